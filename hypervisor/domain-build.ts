@@ -1,0 +1,103 @@
+// Building a PV domain's initial memory image, as Xen's dom0 builder does: allocate its
+// memory, write start_info and the P2M list, build bootstrap page tables that map all of
+// it at KERNEL_VIRT_BASE (page-table frames read-only), pin the L4 and load it as vCPU 0's
+// CR3. Layer: hypervisor. (Later, the toolstack builds guests through hypercalls.)
+
+import { PGT_l4_page_table, PGT_pinned } from './arch/frame-table.ts';
+import { PAGE_SIZE } from './arch/memory.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, hi32, lo32, pteHiAddr, pteLo } from './arch/pte.ts';
+import type { Domain } from './domain.ts';
+import type { Hypervisor } from './hypervisor.ts';
+import { START_INFO, SIF_INITDOMAIN, SIF_PRIVILEGED } from './public/xen.ts';
+
+/** Where the bootstrap mapping starts: Linux's direct map, 0xFFFF880000000000 (L4 slot 272). */
+export const KERNEL_VIRT_BASE = -0x780000000000;
+
+export interface BootLayout {
+  /** VA of start_info (passed to the kernel in rsi). */
+  readonly startInfoVa: number;
+  readonly nrPages: number;
+  /** First PFN not used by the boot image (start_info, P2M, page tables). */
+  readonly firstFreePfn: number;
+}
+
+const SI = START_INFO.fields;
+
+/**
+ * Gives `d` nrPages of memory and its boot image. Returns the layout, or a string
+ * saying why it could not (no memory).
+ */
+export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdline = ''): BootLayout | string {
+  const p2mPages = Math.ceil((nrPages * 8) / PAGE_SIZE);
+  const nrL1 = Math.ceil(nrPages / 512);
+  const nrL2 = Math.ceil(nrL1 / 512);
+  const nrL3 = Math.ceil(nrL2 / 512);
+  const ptPfn = 1 + p2mPages;
+  const nrPt = 1 + nrL3 + nrL2 + nrL1;
+  if (nrL3 > 1) return 'a boot image is limited to 512 GiB';
+  if (ptPfn + nrPt > nrPages) return `${nrPages} pages cannot hold the boot image (${ptPfn + nrPt} needed)`;
+  d.maxPages = Math.max(d.maxPages, nrPages);
+  const mfns = new Float64Array(nrPages);
+  for (let pfn = 0; pfn < nrPages; pfn++) {
+    const mfn = hv.alloc.allocDomheap(d, 0);
+    if (mfn < 0) return `out of machine memory after ${pfn} of ${nrPages} pages`;
+    mfns[pfn] = mfn;
+    hv.frames.m2pLo[mfn] = pfn;
+    hv.frames.m2pHi[mfn] = 0;
+  }
+  const mem = hv.mem;
+  const put64 = (mfn: number, off: number, lo: number, hi: number): void => {
+    mem.write32(mfn, off, lo >>> 0);
+    mem.write32(mfn, off + 4, hi >>> 0);
+  };
+  // P2M list: one u64 MFN per PFN.
+  for (let pfn = 0; pfn < nrPages; pfn++) {
+    const at = pfn * 8;
+    put64(mfns[1 + Math.floor(at / PAGE_SIZE)], at % PAGE_SIZE, mfns[pfn], 0);
+  }
+  // Page tables: L4 at ptPfn, then L3, L2s, L1s.
+  const l4 = mfns[ptPfn];
+  const l3 = mfns[ptPfn + 1];
+  const l2Base = ptPfn + 1 + nrL3;
+  const l1Base = l2Base + nrL2;
+  const tableFlags = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
+  put64(l4, 272 * 8, pteLo(l3, tableFlags), pteHiAddr(l3));
+  for (let i = 0; i < nrL2; i++) put64(l3, i * 8, pteLo(mfns[l2Base + i], tableFlags), pteHiAddr(mfns[l2Base + i]));
+  for (let i = 0; i < nrL1; i++) {
+    const l2 = mfns[l2Base + Math.floor(i / 512)];
+    put64(l2, (i % 512) * 8, pteLo(mfns[l1Base + i], tableFlags), pteHiAddr(mfns[l1Base + i]));
+  }
+  for (let pfn = 0; pfn < nrPages; pfn++) {
+    const isPt = pfn >= ptPfn && pfn < ptPfn + nrPt;
+    const flags = isPt ? _PAGE_PRESENT | _PAGE_ACCESSED : _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY;
+    const l1 = mfns[l1Base + Math.floor(pfn / 512)];
+    put64(l1, (pfn % 512) * 8, pteLo(mfns[pfn], flags), pteHiAddr(mfns[pfn]));
+  }
+  // Pin the L4 (validating the whole tree) and load it as vCPU 0's kernel base.
+  const { types, tables } = hv.mm;
+  const rc = types.getPageAndType(l4, PGT_l4_page_table, d);
+  if (rc !== 0) throw new Error(`boot page tables of d${d.domid} failed validation: ${rc}`);
+  hv.frames.typeFlags[l4] |= PGT_pinned;
+  const v0 = d.vcpus[0];
+  if (types.getPageAndType(l4, PGT_l4_page_table, d) !== 0) throw new Error('L4 base reference failed');
+  if (!d.m2pStrict) tables.setRoMpt(l4, true);
+  v0.guestTable = l4;
+  v0.isUp = true;
+  v0.reloadCr3();
+  // start_info.
+  const si = mfns[0];
+  const va = (pfn: number): number => KERNEL_VIRT_BASE + pfn * PAGE_SIZE;
+  const putVa = (off: number, pfn: number): void => put64(si, off, lo32(va(pfn)), hi32(va(pfn)));
+  const magic = 'xen-3.0-x86_64';
+  for (let i = 0; i < magic.length; i++) mem.write8(si, SI.magic.offset + i, magic.charCodeAt(i));
+  put64(si, SI.nr_pages.offset, nrPages, 0);
+  put64(si, SI.shared_info.offset, lo32(d.sharedInfoMfn * PAGE_SIZE), hi32(d.sharedInfoMfn * PAGE_SIZE));
+  mem.write32(si, SI.flags.offset, d.isPrivileged ? SIF_PRIVILEGED | SIF_INITDOMAIN : 0);
+  putVa(SI.pt_base.offset, ptPfn);
+  put64(si, SI.nr_pt_frames.offset, nrPt, 0);
+  putVa(SI.mfn_list.offset, 1);
+  for (let i = 0; i < cmdline.length && i < SI.cmd_line.size - 1; i++) {
+    mem.write8(si, SI.cmd_line.offset + i, cmdline.charCodeAt(i) & 0xff);
+  }
+  return { startInfoVa: va(0), nrPages, firstFreePfn: ptPfn + nrPt };
+}

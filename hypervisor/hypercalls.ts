@@ -1,0 +1,36 @@
+// Wires each hypercall family into the dispatch table: argument registers decoded
+// here, the work done by the family's file. Layer: hypervisor.
+
+import type { Hypervisor } from './hypervisor.ts';
+import { MmuUpdate } from './mm/mmu-update.ts';
+import { MmuextOp } from './mm/mmuext-op.ts';
+import { UpdateVaMapping } from './mm/update-va-mapping.ts';
+import { doXenVersion } from './version.ts';
+import { doConsoleIo } from './console-io.ts';
+import { doVmAssist } from './vm-assist.ts';
+import { Multicall } from './multicall.ts';
+import { MemoryOp } from './memory-op.ts';
+import { Domctl } from './domctl.ts';
+import * as X from './public/xen.ts';
+
+export function registerHypercalls(hv: Hypervisor): void {
+  const t = hv.table;
+  const mmu = new MmuUpdate(hv.mm, hv.ga);
+  const ext = new MmuextOp(hv.mm, hv.ga, hv);
+  const uva = new UpdateVaMapping(hv.mm, hv.ga, hv);
+  const mem = new MemoryOp(hv);
+  const domctl = new Domctl(hv);
+  // Register arguments: a[2i] = low half, a[2i+1] = high half of argument i.
+  t.register(X.HYPERVISOR_mmu_update, (v, a) => mmu.call(v, a[0], a[1], a[2], a[4], a[5], a[6]));
+  t.register(X.HYPERVISOR_mmuext_op, (v, a) => ext.call(v, a[0], a[1], a[2], a[4], a[5], a[6]));
+  t.register(X.HYPERVISOR_update_va_mapping, (v, a) => uva.call(v, a[0], a[1], a[2], a[3], a[4], a[5]));
+  t.register(X.HYPERVISOR_update_va_mapping_otherdomain,
+    (v, a) => uva.callOther(v, a[0], a[1], a[2], a[3], a[4], a[5], a[6]));
+  t.register(X.HYPERVISOR_memory_op, (v, a) => mem.call(v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_domctl, (v, a) => domctl.call(v, a[0], a[1]));
+  t.register(X.HYPERVISOR_xen_version, (v, a) => doXenVersion(hv, v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_console_io, (v, a) => doConsoleIo(hv, v, a[0], a[2], a[4], a[5]));
+  t.register(X.HYPERVISOR_vm_assist, (v, a) => doVmAssist(v, a[0], a[2], a[3]));
+  const mc = new Multicall(hv);
+  t.register(X.HYPERVISOR_multicall, (v, a) => mc.call(v, a[0], a[1], a[2]));
+}

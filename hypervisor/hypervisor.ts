@@ -1,0 +1,173 @@
+// The hypervisor: one simulated machine and the ring-0 software on it. Layer: hypervisor.
+// Owns machine memory, the frame table, the allocator, the domains and the hypercall
+// table, and wires the hypercall families (one file each) into the table. Host-side
+// code reaches it through hypervisor/index.ts; guests only through their VcpuPort.
+
+import { FrameTable, OWNER_XEN_PRIVATE } from './arch/frame-table.ts';
+import { MachineMemory, PAGE_SIZE } from './arch/memory.ts';
+import { PageWalker } from './arch/paging.ts';
+import { TlbClock } from './arch/tlb.ts';
+import { Domain, DomainState } from './domain.ts';
+import { GuestAccess } from './guest-access.ts';
+import { HypercallTable } from './hypercall.ts';
+import { createLogger, silentLogger, type Logger } from './log.ts';
+import type { MmHost } from './mm/mm-host.ts';
+import { Mm } from './mm/mm.ts';
+import { PageAllocator, type PageOwner } from './page-alloc.ts';
+import { WritablePagetables } from './mm/ptwr.ts';
+import { DOMID_IO, DOMID_XEN } from './public/xen.ts';
+import { VCPU_INFO } from './public/xen.ts';
+import type { TlbControl } from './mm/mmuext-op.ts';
+import type { Vcpu, VcpuHost } from './vcpu.ts';
+import { registerHypercalls } from './hypercalls.ts';
+
+export interface MachineConfig {
+  /** Machine RAM in MiB (default 1024). */
+  memoryMb?: number;
+  /** pv-linear-pt: allow same-level linear page tables (default true, as Xen). */
+  linearPageTables?: boolean;
+  /**
+   * A debug build of Xen (CONFIG_VERBOSE_DEBUG): any domain may write to the console.
+   * Release builds (the default) allow console_io to the control domain only.
+   */
+  debugBuild?: boolean;
+  /** Log level for the machine's pino logger (default 'silent'). */
+  logLevel?: string;
+  /** Where log records go (default stdout when a level is set). */
+  logDestination?: import('pino').DestinationStream;
+}
+
+export class Hypervisor implements MmHost, VcpuHost, TlbControl {
+  readonly mem: MachineMemory;
+  readonly frames: FrameTable;
+  readonly walker: PageWalker;
+  readonly tlbClock = new TlbClock();
+  readonly alloc: PageAllocator;
+  readonly mm: Mm;
+  readonly ga: GuestAccess;
+  readonly ptwr: WritablePagetables;
+  readonly table: HypercallTable;
+  readonly log: Logger;
+  readonly linearPageTables: boolean;
+  readonly debugBuild: boolean;
+  /** Virtual time in nanoseconds (advanced by the scheduler in later issues). */
+  readonly clock = { now: 0 };
+  /** Lines written with console_io, as "(dN) text" for guests. */
+  readonly consoleLog: string[] = [];
+  /** Domains by id, while they exist (dying ones included). */
+  private readonly domains = new Map<number, Domain>();
+  /** Xen's pseudo-domains: owners for Xen-shared pages and for MMIO. */
+  readonly domXen: Domain;
+  readonly domIo: Domain;
+  /** Next domid the automatic choice tries (Xen's rover). */
+  domidRover = 0;
+  pageFaults = 0;
+  /** First MFN of each 2 MiB chunk of the M2P table (XENMEM_machphys_mfn_list). */
+  readonly m2pChunks: number[] = [];
+
+  constructor(cfg: MachineConfig = {}) {
+    const memoryMb = cfg.memoryMb ?? 1024;
+    const nrFrames = Math.floor((memoryMb * 1024 * 1024) / PAGE_SIZE);
+    this.log = cfg.logLevel && cfg.logLevel !== 'silent'
+      ? createLogger(this.clock, cfg.logLevel, cfg.logDestination)
+      : silentLogger();
+    this.mem = new MachineMemory(nrFrames);
+    this.frames = new FrameTable(nrFrames);
+    this.walker = new PageWalker(this.mem, this.frames, true);
+    this.linearPageTables = cfg.linearPageTables ?? true;
+    this.debugBuild = cfg.debugBuild ?? false;
+    this.alloc = new PageAllocator(this.mem, this.frames, this.tlbClock,
+      (owner) => this.lastPageFreed(owner), (tick) => this.flushTlbsOlderThan(tick));
+    const sub = this.log.child({ sub: 'xen' });
+    this.domXen = new Domain(DOMID_XEN, false, false, 0, 0, sub);
+    this.domIo = new Domain(DOMID_IO, false, false, 0, 0, sub);
+    // Xen's own L3 tables behind L4 slots 256-271: Xen-private, never mappable by guests.
+    const xenSlots = new Int32Array(16);
+    for (let i = 0; i < 16; i++) xenSlots[i] = this.alloc.allocXenFrames(0, OWNER_XEN_PRIVATE);
+    // The M2P table occupies real machine memory in 2 MiB chunks (8 bytes a frame),
+    // though its entries are kept in the frame table.
+    const chunks = Math.ceil(nrFrames / 262144);
+    for (let i = 0; i < chunks; i++) this.m2pChunks.push(this.alloc.allocXenFrames(9, OWNER_XEN_PRIVATE));
+    this.mm = new Mm(this, xenSlots);
+    this.ga = new GuestAccess(this.mem, this.walker);
+    this.ptwr = new WritablePagetables(this.mm);
+    this.table = new HypercallTable(this.log.child({ sub: 'hypercall' }));
+    registerHypercalls(this);
+  }
+
+  // ---- domains -------------------------------------------------------------------
+
+  domainById(domid: number): Domain | undefined {
+    if (domid === DOMID_XEN) return this.domXen;
+    if (domid === DOMID_IO) return this.domIo;
+    return this.domains.get(domid);
+  }
+
+  /** Live and dying domains, by id. */
+  listDomains(): Domain[] {
+    return [...this.domains.values()].sort((a, b) => a.domid - b.domid);
+  }
+
+  addDomain(d: Domain): void {
+    this.domains.set(d.domid, d);
+  }
+
+  private lastPageFreed(owner: PageOwner): void {
+    const d = owner as Domain;
+    if (d.state === DomainState.Dying) {
+      d.transition(DomainState.Dead);
+      this.domains.delete(d.domid);
+      d.log.info({ dom: d.domid }, 'domain destroyed');
+    }
+  }
+
+  /** domain_crash: the domain never runs again; the toolstack must destroy it. */
+  domainCrash(d: Domain, reason: string): void {
+    if (!d.isAlive) return;
+    d.crashReason = reason;
+    d.transition(DomainState.Crashed);
+    d.log.warn({ dom: d.domid, reason }, 'domain crashed');
+  }
+
+  // ---- TLBs --------------------------------------------------------------------
+
+  flushDomainTlbs(d: Domain): void {
+    for (const v of d.vcpus) v.tlb.flushAll();
+  }
+
+  flushVcpuTlb(v: Vcpu): void {
+    v.tlb.flushAll();
+  }
+
+  invlpgVcpu(v: Vcpu, lo: number, hi: number): void {
+    v.tlb.flushOne(lo, hi);
+  }
+
+  /** Before a freed frame is reused: flush every TLB not flushed since it was freed. */
+  private flushTlbsOlderThan(tick: number): void {
+    for (const d of this.domains.values()) {
+      for (const v of d.vcpus) if (v.tlb.flushedAt < tick) v.tlb.flushAll();
+    }
+  }
+
+  // ---- the vCPU's view -------------------------------------------------------------
+
+  emulateStore(v: Vcpu, lo: number, hi: number, size: number, vlo: number, vhi: number): boolean {
+    return this.ptwr.emulateStore(v, lo, hi, size, vlo, vhi);
+  }
+
+  hypercall(v: Vcpu, nr: number): number {
+    return this.table.dispatch(v, nr, v.args);
+  }
+
+  /** Xen sets the guest's CR2 and vcpu_info.arch.cr2 for a page fault it injects. */
+  notePageFault(v: Vcpu, lo: number, hi: number): void {
+    this.pageFaults++;
+    const si = v.domain.sharedInfoMfn;
+    if (si >= 0 && v.vcpuId < 32) {
+      const off = v.vcpuId * VCPU_INFO.size + VCPU_INFO.fields['arch.cr2'].offset;
+      this.mem.write32(si, off, lo);
+      this.mem.write32(si, off + 4, hi);
+    }
+  }
+}
