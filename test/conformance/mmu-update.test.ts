@@ -2,22 +2,15 @@
 // the guests' own memory. Each test names the rule and Xen's error code.
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
+import { bootTestMachine, makeTable, type TestMachine } from '../support/fixture.ts';
 import {
-  PTE_A, PTE_D, PTE_G, PTE_P, PTE_PCD, PTE_PSE, PTE_RW, mmuUpdate, pfnToVa, pinTable, pte, ptePtr,
+  PTE_A, PTE_D, PTE_G, PTE_P, PTE_PCD, PTE_PSE, PTE_RW, mmuUpdate, pfnToVa, pte, ptePtr,
 } from '../../guests/lib/xen-calls.ts';
 import { EBUSY, EFAULT, EINVAL, ENOSYS, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 import { GuestTrap } from '../../hypervisor/public/vcpu.ts';
 
-/** Turns a fresh page of `k` into a pinned page table of `level`: unmap RW, pin. */
-export function makeTable(k: GuestKernel, level: number): { pfn: number; mfn: number } {
-  const { pfn, mfn } = k.allocPage();
-  const r = mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(pfn), pfn % 512), pte(mfn, PTE_P | PTE_A)]]);
-  expect(r.rc).to.equal(0);
-  expect(pinTable(k.v, k.buf, level, mfn)).to.equal(0);
-  return { pfn, mfn };
-}
+export { makeTable } from '../support/fixture.ts';
 
 describe('mmu_update', () => {
   let t: TestMachine;

@@ -4,7 +4,9 @@
 import { expect } from 'chai';
 import { Machine, type GuestHandle, type MachineConfig } from '../../hypervisor/index.ts';
 import type { GuestVcpu } from '../../hypervisor/public/vcpu.ts';
-import { pfnToMfn, pfnToVa, readStartInfo, type StartInfo } from '../../guests/lib/xen-calls.ts';
+import {
+  PTE_A, PTE_P, mmuUpdate, pfnToMfn, pfnToVa, pinTable, pte, ptePtr, readStartInfo, type StartInfo,
+} from '../../guests/lib/xen-calls.ts';
 
 /** A guest as its kernel sees itself: vCPU, start_info, and free pages to use. */
 export class GuestKernel {
@@ -90,4 +92,17 @@ export function bootTestMachine(cfg: MachineConfig = {}): TestMachine {
     m, dom0, guest, other,
     check: () => expect(m.checkInvariants()).to.deep.equal([]),
   };
+}
+
+/**
+ * Turns a fresh page of `k` into a pinned page table of `level`: its direct-map entry
+ * becomes read-only (so pfnToVa(pfn) is a read-only mapping of the table), then it is
+ * pinned, which validates it.
+ */
+export function makeTable(k: GuestKernel, level: number): { pfn: number; mfn: number } {
+  const { pfn, mfn } = k.allocPage();
+  const r = mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(pfn), pfn % 512), pte(mfn, PTE_P | PTE_A)]]);
+  expect(r.rc).to.equal(0);
+  expect(pinTable(k.v, k.buf, level, mfn)).to.equal(0);
+  return { pfn, mfn };
 }
