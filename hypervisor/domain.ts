@@ -52,6 +52,8 @@ export class Domain implements PageOwner {
   maxVcpus: number;
   /** Why the domain was crashed, for logs and getdomaininfo. */
   crashReason = '';
+  /** console_io output held until a newline (Xen's pbuf). */
+  consoleBuf = '';
 
   constructor(
     readonly domid: number,

@@ -12,9 +12,21 @@ import { DOMID_SELF, SHARED_INFO } from './public/xen.ts';
 import { addOffset, type Vcpu } from './vcpu.ts';
 
 const RES = M.XEN_MEMORY_RESERVATION.fields;
-/** Largest extent order per caller (Xen's max_order: CONFIG_DOMU/CTLDOM_MAX_ORDER). */
+/**
+ * Largest extent order per caller (Xen's max_order): CONFIG_DOMU_MAX_ORDER 9,
+ * CONFIG_HWDOM_MAX_ORDER 12, and for the control domain CONFIG_PAGEALLOC_MAX_ORDER,
+ * 2 * PAGETABLE_ORDER = 18 on x86.
+ */
 const DOMU_MAX_ORDER = 9;
-const CTLDOM_MAX_ORDER = 12;
+const HWDOM_MAX_ORDER = 12;
+const CTLDOM_MAX_ORDER = 18;
+
+function maxOrder(d: Domain): number {
+  let order = DOMU_MAX_ORDER;
+  if (d.hasIomem) order = Math.max(order, HWDOM_MAX_ORDER);
+  if (d.isPrivileged) order = Math.max(order, CTLDOM_MAX_ORDER);
+  return order;
+}
 
 export class MemoryOp {
   private readonly buf = new Uint8Array(32);
@@ -42,11 +54,13 @@ export class MemoryOp {
     }
   }
 
-  /** The domain a reservation names: DOMID_SELF or a number (the caller's own is fine). */
+  /**
+   * rcu_lock_domain_by_any_id: DOMID_SELF or a number (the caller's own is fine); a
+   * dying domain is still found (allocating to it fails later).
+   */
   private target(caller: Domain, domid: number): Domain | undefined {
     if (domid === DOMID_SELF) return caller;
-    const d = domid < 0x7ff0 ? this.hv.domainById(domid) : undefined;
-    return d && !d.isDying ? d : undefined;
+    return domid < 0x7ff0 ? this.hv.domainById(domid) : undefined;
   }
 
   private reservation(v: Vcpu, op: number, start: number, argLo: number, argHi: number): number {
@@ -65,24 +79,26 @@ export class MemoryOp {
     if (start >= nrLo) return start;
     const d = this.target(v.domain, domid);
     if (!d) return start;
+    // address_bits: frames must lie below 2^bits (for DMA); 1-12 cannot be met at all.
     const addressBits = M.XENMEMF_get_address_bits(memFlags);
     if (addressBits !== 0 && addressBits <= 12) return start;
+    const limit = addressBits === 0 ? Infinity : 2 ** (addressBits - 12);
     if (hv.mm.xsmTarget(v.domain, d) !== 0) return start;
     const hasList = listLo !== 0 || listHi !== 0;
     if (hasList && !addrOk(listHi)) return start;
-    if (order > (v.domain.isPrivileged ? CTLDOM_MAX_ORDER : DOMU_MAX_ORDER)) return start;
+    if (order > maxOrder(v.domain)) return start;
     let i = start;
     for (; i < nrLo; i++) {
       const [eLo, eHi] = addOffset(listLo, listHi, i * 8);
       if (op === M.XENMEM_increase_reservation) {
-        const mfn = hv.alloc.allocDomheap(d, order);
+        const mfn = hv.alloc.allocDomheap(d, order, limit);
         if (mfn < 0) break;
         if (hasList && !hv.ga.write64(v, eLo, eHi, mfn >>> 0, Math.floor(mfn / 4294967296))) break;
       } else if (op === M.XENMEM_populate_physmap) {
         if (!hasList || !hv.ga.copyWords(v, eLo, eHi, 2)) break;
         const gpfnLo = hv.ga.words[0];
         const gpfnHi = hv.ga.words[1];
-        const mfn = hv.alloc.allocDomheap(d, order);
+        const mfn = hv.alloc.allocDomheap(d, order, limit);
         if (mfn < 0) break;
         // guest_physmap_add_page for PV: the M2P learns each frame's pfn.
         for (let j = 0; j < 2 ** order; j++) {

@@ -56,14 +56,16 @@ export class PageAllocator {
   }
 
   /**
-   * Takes 2^order contiguous, aligned frames from the pool; returns the first MFN or -1.
-   * Next-fit from where the last search ended, so allocation order is deterministic.
+   * Takes 2^order contiguous, aligned frames below `limit` from the pool; returns the
+   * first MFN or -1. Next-fit from where the last search ended, so allocation order is
+   * deterministic.
    */
-  allocRange(order: number): number {
+  allocRange(order: number, limit = Infinity): number {
     const n = 2 ** order;
     if (n > this.nrFree) return -1;
-    const total = this.frames.nrFrames;
+    const total = Math.min(this.frames.nrFrames, limit);
     let start = Math.ceil(this.cursor / n) * n;
+    if (start + n > total) start = 0;
     for (let scanned = 0; scanned < total; scanned += n, start += n) {
       if (start + n > total) start = 0;
       if (n === 1 && this.used[start >>> 5] === 0xffffffff) {
@@ -90,14 +92,15 @@ export class PageAllocator {
   }
 
   /**
-   * Allocates 2^order frames to `d` (alloc_domheap_pages + assign_pages): each gets the
-   * allocation reference and joins the domain's list. Returns the first MFN, or -1 when
-   * the pool is exhausted, the domain would exceed max_pages, or it is dying.
+   * Allocates 2^order frames below `limit` to `d` (alloc_domheap_pages + assign_pages):
+   * each gets the allocation reference and joins the domain's list. Returns the first
+   * MFN, or -1 when no such frames are free, the domain would exceed max_pages, or it is
+   * dying.
    */
-  allocDomheap(d: PageOwner, order: number): number {
+  allocDomheap(d: PageOwner, order: number, limit = Infinity): number {
     const n = 2 ** order;
     if (d.isDying || d.totPages + n > d.maxPages) return -1;
-    const mfn = this.allocRange(order);
+    const mfn = this.allocRange(order, limit);
     if (mfn < 0) return -1;
     for (let i = 0; i < n; i++) this.assign(d, mfn + i, PGC_allocated);
     d.totPages += n;

@@ -13,6 +13,7 @@ export const XEN_EXTRAVERSION = '-xensim';
 const CAPABILITIES = 'xen-3.0-x86_64 ';
 const CHANGESET = 'xensim';
 const COMMANDLINE = 'console=com1 dom0_mem=512M';
+const DENIED = '<denied>';
 /** A fixed 20-byte build id (a simulated SHA-1). */
 const BUILD_ID = new Uint8Array(20).map((_, i) => (i * 37 + 11) & 0xff);
 /** HYPERVISOR_VIRT_START, 0xFFFF800000000000, as halves. */
@@ -66,7 +67,8 @@ export function doXenVersion(hv: Hypervisor, v: Vcpu, cmd: number, argLo: number
     case V.XENVER_guest_handle:
       return copyOut(d.handle, 16);
     case V.XENVER_commandline:
-      return copyOut(putString(d.isPrivileged ? COMMANDLINE : '<denied>', 1024), 1024);
+      // Denied: only "<denied>" and its NUL are copied; the rest of the buffer is untouched.
+      return d.isPrivileged ? copyOut(putString(COMMANDLINE, 1024), 1024) : copyOut(putString(DENIED, 9), 9);
     case V.XENVER_build_id: {
       if (!d.isPrivileged) return -EPERM;
       if (argLo === 0 && argHi === 0) return BUILD_ID.length;

@@ -27,20 +27,19 @@ export class Mm {
 
   /**
    * get_pg_owner: the domain named as owner of mapped data. DOMID_SELF is the caller;
-   * naming oneself by number, or an unknown domain, gives undefined (-ESRCH).
+   * naming oneself by number, or an unknown domain, gives undefined (-ESRCH). A dying
+   * domain is still found, as in Xen (its frames live while referenced).
    */
   getPgOwner(caller: Domain, domid: number): Domain | undefined {
     if (domid === DOMID_SELF) return caller;
     if (domid === caller.domid) return undefined;
     if (domid === DOMID_IO || domid === DOMID_XEN) return this.host.domainById(domid);
-    const d = this.host.domainById(domid);
-    return d && !d.isDying ? d : undefined;
+    return this.liveDomain(domid);
   }
 
-  /** A live domain by number (rcu_lock_domain_by_id), undefined for reserved ids. */
+  /** A domain by number (rcu_lock_domain_by_id): dying ones too; never reserved ids. */
   liveDomain(domid: number): Domain | undefined {
-    const d = domid < 0x7ff0 ? this.host.domainById(domid) : undefined;
-    return d && !d.isDying ? d : undefined;
+    return domid < 0x7ff0 ? this.host.domainById(domid) : undefined;
   }
 
   /**
