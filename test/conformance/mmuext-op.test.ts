@@ -2,7 +2,9 @@
 // guests' own memory. Each test names the rule and Xen's error code (notes §D).
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
+import {
+  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, type GuestKernel, type Page, type TestMachine,
+} from '../support/fixture.ts';
 import {
   PTE_A, PTE_P, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pinTable, pte, ptePtr, type U64,
 } from '../../guests/lib/xen-calls.ts';
@@ -16,23 +18,6 @@ import {
   PGT_writable_page,
 } from '../../hypervisor/arch/frame-table.ts';
 
-interface Page {
-  pfn: number;
-  mfn: number;
-  va: number;
-}
-
-const TABLE = PTE_P | PTE_RW | PTE_US | PTE_A;
-const MB2 = 512 * 4096;
-/** The boot L2 slot where tests hook their own L1s (free in every test guest). */
-const HOOK_SLOT = 300;
-
-/** A fresh page of `k` made a pinned page table of `level` (its direct map becomes read-only). */
-function makeTable(k: GuestKernel, level: number): Page {
-  const p = roPage(k, []);
-  expect(pinTable(k.v, k.buf, level, p.mfn)).to.equal(0);
-  return p;
-}
 
 /** A fresh page of `k` holding `entries`, then mapped read-only (untyped, count 0). */
 function roPage(k: GuestKernel, entries: readonly (readonly [number, U64])[]): Page {

@@ -3,24 +3,16 @@
 // tables. Each test names the rule and what the guest sees (notes §F).
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  PTE_A, PTE_NX_HI, PTE_P, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pinTable, pte, ptePtr, type U64,
+  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, type GuestKernel, type Page, type TestMachine,
+} from '../support/fixture.ts';
+import {
+  PTE_A, PTE_NX_HI, PTE_P, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pte, ptePtr, type U64,
 } from '../../guests/lib/xen-calls.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 import { GuestTrap, TRAP_page_fault } from '../../hypervisor/public/vcpu.ts';
 import { PGT_l1_page_table, PGT_pinned, PGT_validated } from '../../hypervisor/arch/frame-table.ts';
 
-interface Page {
-  pfn: number;
-  mfn: number;
-  va: number;
-}
-
-const TABLE = PTE_P | PTE_RW | PTE_US | PTE_A;
-const MB2 = 512 * 4096;
-/** The boot L2 slot where tests hook their own L1 (free in every test guest). */
-const HOOK_SLOT = 300;
 /** #PF error code of a kernel write to a present read-only page. */
 const PF_PRESENT_WRITE = 3;
 /** ... and of a user-mode one. */
@@ -37,16 +29,6 @@ function roPage(k: GuestKernel, entries: readonly (readonly [number, U64])[]): P
   for (const [i, e] of entries) k.v.store64(p.va + i * 8, e.lo, e.hi);
   expect(mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]).rc)
     .to.equal(0);
-  return p;
-}
-
-/**
- * A fresh page of `k` made a pinned page table of `level`. Its direct-map page is
- * read-only, so pfnToVa(pfn) is a read-only mapping of the table.
- */
-function makeTable(k: GuestKernel, level: number): Page {
-  const p = roPage(k, []);
-  expect(pinTable(k.v, k.buf, level, p.mfn)).to.equal(0);
   return p;
 }
 

@@ -2,33 +2,16 @@
 // through guest vCPUs. Each test names the rule and Xen's error code (notes §E).
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  PTE_A, PTE_P, PTE_PCD, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pinTable, pte, ptePtr, updateVaMapping,
+  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, type GuestKernel, type Page, type TestMachine,
+} from '../support/fixture.ts';
+import {
+  PTE_A, PTE_P, PTE_PCD, PTE_RW, mmuUpdate, mmuextOp, pfnToVa, pte, ptePtr, updateVaMapping,
   type U64,
 } from '../../guests/lib/xen-calls.ts';
 import { EBUSY, EFAULT, EINVAL, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 
-interface Page {
-  pfn: number;
-  mfn: number;
-  va: number;
-}
-
-const TABLE = PTE_P | PTE_RW | PTE_US | PTE_A;
-const MB2 = 512 * 4096;
-/** The boot L2 slot where tests hook their own L1 (free in every test guest). */
-const HOOK_SLOT = 300;
-
-/** A fresh page of `k` made a pinned page table of `level` (its direct map becomes read-only). */
-function makeTable(k: GuestKernel, level: number): Page {
-  const p = k.allocPage();
-  expect(mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]).rc)
-    .to.equal(0);
-  expect(pinTable(k.v, k.buf, level, p.mfn)).to.equal(0);
-  return p;
-}
 
 /** An L1 index whose TLB slot no page the test touches afterwards shares (buf, P2M, start_info). */
 function quietIndex(k: GuestKernel): number {

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { Machine, type GuestHandle, type MachineConfig } from '../../hypervisor/index.ts';
 import type { GuestVcpu } from '../../hypervisor/public/vcpu.ts';
 import {
-  PTE_A, PTE_P, mmuUpdate, pfnToMfn, pfnToVa, pinTable, pte, ptePtr, readStartInfo, type StartInfo,
+  PTE_A, PTE_P, PTE_RW, PTE_US, mmuUpdate, pfnToMfn, pfnToVa, pinTable, pte, ptePtr, readStartInfo, type StartInfo,
 } from '../../guests/lib/xen-calls.ts';
 
 /** A guest as its kernel sees itself: vCPU, start_info, and free pages to use. */
@@ -94,15 +94,29 @@ export function bootTestMachine(cfg: MachineConfig = {}): TestMachine {
   };
 }
 
+/** A page of a guest's memory: its PFN, MFN and direct-map VA. */
+export interface Page {
+  pfn: number;
+  mfn: number;
+  va: number;
+}
+
+/** Flags of an upper-level entry a kernel installs for its own tables. */
+export const TABLE = PTE_P | PTE_RW | PTE_US | PTE_A;
+/** Bytes mapped by one L2 entry. */
+export const MB2 = 512 * 4096;
+/** The boot L2 slot where tests hook their own L1s (free in every test guest). */
+export const HOOK_SLOT = 300;
+
 /**
  * Turns a fresh page of `k` into a pinned page table of `level`: its direct-map entry
- * becomes read-only (so pfnToVa(pfn) is a read-only mapping of the table), then it is
+ * becomes read-only (so its va is a read-only mapping of the table), then it is
  * pinned, which validates it.
  */
-export function makeTable(k: GuestKernel, level: number): { pfn: number; mfn: number } {
-  const { pfn, mfn } = k.allocPage();
-  const r = mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(pfn), pfn % 512), pte(mfn, PTE_P | PTE_A)]]);
+export function makeTable(k: GuestKernel, level: number): Page {
+  const p = k.allocPage();
+  const r = mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]);
   expect(r.rc).to.equal(0);
-  expect(pinTable(k.v, k.buf, level, mfn)).to.equal(0);
-  return { pfn, mfn };
+  expect(pinTable(k.v, k.buf, level, p.mfn)).to.equal(0);
+  return p;
 }
