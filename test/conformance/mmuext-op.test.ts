@@ -3,10 +3,10 @@
 
 import { expect } from 'chai';
 import {
-  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, type GuestKernel, type Page, type TestMachine,
+  TABLE, bootTestMachine, hookWindow, makeTable, roPage, type GuestKernel, type Page, type TestMachine,
 } from '../support/fixture.ts';
 import {
-  PTE_A, PTE_P, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pinTable, pte, ptePtr, type U64,
+  PTE_P, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pinTable, pte, ptePtr, 
 } from '../../guests/lib/xen-calls.ts';
 import {
   EACCES, EBUSY, EFAULT, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH,
@@ -19,15 +19,6 @@ import {
 } from '../../hypervisor/arch/frame-table.ts';
 
 
-/** A fresh page of `k` holding `entries`, then mapped read-only (untyped, count 0). */
-function roPage(k: GuestKernel, entries: readonly (readonly [number, U64])[]): Page {
-  const p = k.allocPage();
-  for (const [i, e] of entries) k.v.store64(p.va + i * 8, e.lo, e.hi);
-  expect(mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]).rc)
-    .to.equal(0);
-  return p;
-}
-
 /** mmuext_op with one op; the rc. */
 function op1(k: GuestKernel, cmd: number, arg1 = 0, arg2 = 0, fd = X.DOMID_SELF): number {
   return mmuextOp(k.v, k.buf, [{ cmd, arg1, arg2 }], fd).rc;
@@ -38,32 +29,12 @@ function frameState(t: TestMachine, mfn: number): { type: number; count: number;
   return { type: f.type[mfn], count: f.count[mfn], typeCount: f.typeCount[mfn], flags: f.typeFlags[mfn] };
 }
 
-/** An L1 index whose TLB slot no page the test touches afterwards shares (buf, P2M, start_info). */
-function quietIndex(k: GuestKernel): number {
-  const bufSlot = Math.round((k.buf - pfnToVa(0)) / 4096) % 64;
-  let idx = 32;
-  while (idx % 64 === bufSlot || idx % 64 < 8) idx++;
-  return idx;
-}
-
 /**
  * A stale translation: va maps page A, is loaded (TLB filled), then its PTE is changed
  * to page B with mmu_update (which does not flush). Loads of va still see A.
  */
 function staleTranslation(k: GuestKernel): { va: number; l1: Page } {
-  const a = k.allocPage();
-  const b = k.allocPage();
-  k.v.store32(a.va, 0xaaaa);
-  k.v.store32(b.va, 0xbbbb);
-  const l1 = makeTable(k, 1);
-  const idx = quietIndex(k);
-  const l2 = k.bootL2;
-  expect(mmuUpdate(k.v, k.buf, [
-    [ptePtr(l1.mfn, idx), pte(a.mfn, PTE_P)],
-    [ptePtr(l2, HOOK_SLOT), pte(l1.mfn, TABLE)],
-  ]).rc).to.equal(0);
-  const va = pfnToVa(0) + HOOK_SLOT * MB2 + idx * 4096;
-  expect(k.v.load32(va)).to.equal(0xaaaa);
+  const { va, l1, idx, b } = hookWindow(k);
   expect(mmuUpdate(k.v, k.buf, [[ptePtr(l1.mfn, idx), pte(b.mfn, PTE_P)]]).rc).to.equal(0);
   expect(k.v.load32(va), 'the TLB still holds the old translation').to.equal(0xaaaa);
   return { va, l1 };

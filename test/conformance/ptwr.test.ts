@@ -4,7 +4,7 @@
 
 import { expect } from 'chai';
 import {
-  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, type GuestKernel, type Page, type TestMachine,
+  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, roPage, quietIndex, type GuestKernel, type Page, type TestMachine,
 } from '../support/fixture.ts';
 import {
   PTE_A, PTE_NX_HI, PTE_P, PTE_RW, PTE_US, mmuUpdate, mmuextOp, pfnToVa, pte, ptePtr, type U64,
@@ -23,26 +23,9 @@ const PF_PRESENT_WRITE_USER = 7;
  */
 const HI_CHECKED = PTE_NX_HI | 0x000fffff;
 
-/** A fresh page of `k` holding `entries`, then mapped read-only (untyped, count 0). */
-function roPage(k: GuestKernel, entries: readonly (readonly [number, U64])[]): Page {
-  const p = k.allocPage();
-  for (const [i, e] of entries) k.v.store64(p.va + i * 8, e.lo, e.hi);
-  expect(mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]).rc)
-    .to.equal(0);
-  return p;
-}
-
 function setVmAssist(k: GuestKernel, on: boolean): void {
   const cmd = on ? X.VMASST_CMD_enable : X.VMASST_CMD_disable;
   expect(k.v.hypercall(X.HYPERVISOR_vm_assist, cmd, X.VMASST_TYPE_writable_pagetables)).to.equal(0);
-}
-
-/** An L1 index whose TLB slot no page the test touches afterwards shares (buf, P2M, start_info). */
-function quietIndex(k: GuestKernel): number {
-  const bufSlot = Math.round((k.buf - pfnToVa(0)) / 4096) % 64;
-  let idx = 32;
-  while (idx % 64 === bufSlot || idx % 64 < 8) idx++;
-  return idx;
 }
 
 interface Setup {

@@ -3,7 +3,7 @@
 
 import { expect } from 'chai';
 import {
-  HOOK_SLOT, MB2, TABLE, bootTestMachine, makeTable, type GuestKernel, type Page, type TestMachine,
+  HOOK_SLOT, MB2, bootTestMachine, makeTable, hookWindow, type GuestKernel, type TestMachine,
 } from '../support/fixture.ts';
 import {
   PTE_A, PTE_P, PTE_PCD, PTE_RW, mmuUpdate, mmuextOp, pfnToVa, pte, ptePtr, updateVaMapping,
@@ -12,44 +12,6 @@ import {
 import { EBUSY, EFAULT, EINVAL, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 
-
-/** An L1 index whose TLB slot no page the test touches afterwards shares (buf, P2M, start_info). */
-function quietIndex(k: GuestKernel): number {
-  const bufSlot = Math.round((k.buf - pfnToVa(0)) / 4096) % 64;
-  let idx = 32;
-  while (idx % 64 === bufSlot || idx % 64 < 8) idx++;
-  return idx;
-}
-
-interface Window {
-  l1: Page;
-  idx: number;
-  /** The VA mapped by entry idx of l1. */
-  va: number;
-  a: Page;
-  b: Page;
-}
-
-/**
- * A pinned L1 hooked into the boot L2, its entry `idx` mapping page A (value 0xaaaa);
- * page B holds 0xbbbb. With `load`, va is read once so the TLB holds the A translation.
- */
-function window(k: GuestKernel, load = true): Window {
-  const a = k.allocPage();
-  const b = k.allocPage();
-  k.v.store32(a.va, 0xaaaa);
-  k.v.store32(b.va, 0xbbbb);
-  const l1 = makeTable(k, 1);
-  const idx = quietIndex(k);
-  const l2 = k.bootL2;
-  expect(mmuUpdate(k.v, k.buf, [
-    [ptePtr(l1.mfn, idx), pte(a.mfn, PTE_P)],
-    [ptePtr(l2, HOOK_SLOT), pte(l1.mfn, TABLE)],
-  ]).rc).to.equal(0);
-  const va = pfnToVa(0) + HOOK_SLOT * MB2 + idx * 4096;
-  if (load) expect(k.v.load32(va)).to.equal(0xaaaa);
-  return { l1, idx, va, a, b };
-}
 
 function entry(t: TestMachine, l1: number, idx: number): U64 {
   return { lo: t.m.hv.mem.read32(l1, idx * 8), hi: t.m.hv.mem.read32(l1, idx * 8 + 4) };
@@ -73,7 +35,7 @@ describe('update_va_mapping', () => {
   describe('success and flushes', () => {
     it('update_va_mapping returns 0 and with UVMF_INVLPG the new mapping is seen at once', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P), X.UVMF_INVLPG)).to.equal(0);
       expect(entry(t, w.l1.mfn, w.idx).lo >>> 12).to.equal(w.b.mfn);
       expect(g.v.load32(w.va)).to.equal(0xbbbb);
@@ -81,7 +43,7 @@ describe('update_va_mapping', () => {
 
     it('update_va_mapping with UVMF_NONE returns 0 but the stale TLB entry is still used until a flush', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P), X.UVMF_NONE)).to.equal(0);
       expect(entry(t, w.l1.mfn, w.idx).lo >>> 12).to.equal(w.b.mfn);
       expect(g.v.load32(w.va)).to.equal(0xaaaa);
@@ -91,21 +53,21 @@ describe('update_va_mapping', () => {
 
     it('update_va_mapping with UVMF_TLB_FLUSH (local) returns 0 and flushes', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P), X.UVMF_TLB_FLUSH | X.UVMF_LOCAL)).to.equal(0);
       expect(g.v.load32(w.va)).to.equal(0xbbbb);
     });
 
     it('update_va_mapping with UVMF_INVLPG | UVMF_ALL returns 0 and flushes the address', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P), X.UVMF_INVLPG | X.UVMF_ALL)).to.equal(0);
       expect(g.v.load32(w.va)).to.equal(0xbbbb);
     });
 
     it('update_va_mapping with a readable vCPU bitmap pointer flushes the vCPUs it names', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const mask = g.buf + 2048;
       g.v.store64(mask, 0, 0);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P), mask + X.UVMF_INVLPG)).to.equal(0);
@@ -119,7 +81,7 @@ describe('update_va_mapping', () => {
 
     it('update_va_mapping with a not-present value clears the entry; the address then faults', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const aCount = t.m.hv.frames.count[w.a.mfn];
       expect(updateVaMapping(g.v, w.va, { lo: 0, hi: 0 }, X.UVMF_INVLPG)).to.equal(0);
       expect(entry(t, w.l1.mfn, w.idx)).to.deep.equal({ lo: 0, hi: 0 });
@@ -166,7 +128,7 @@ describe('update_va_mapping', () => {
   describe('mod_l1_entry rules', () => {
     it("mapping another domain's frame returns -EBUSY and leaves the entry alone", () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const foreign = t.other.allocPage();
       const before = entry(t, w.l1.mfn, w.idx);
       expect(updateVaMapping(g.v, w.va, pte(foreign.mfn, PTE_P), X.UVMF_INVLPG)).to.equal(-EBUSY);
@@ -175,7 +137,7 @@ describe('update_va_mapping', () => {
 
     it('a failed update flushes nothing (XSA-279): a stale translation survives UVMF_INVLPG', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       // Change the entry behind the TLB's back, then fail an update with INVLPG.
       expect(mmuUpdate(g.v, g.buf, [[ptePtr(w.l1.mfn, w.idx), pte(w.b.mfn, PTE_P)]]).rc).to.equal(0);
       expect(g.v.load32(w.va)).to.equal(0xaaaa);
@@ -186,7 +148,7 @@ describe('update_va_mapping', () => {
 
     it('mapping a page table writable returns -EBUSY; read-only is allowed', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const table = makeTable(g, 1);
       const before = entry(t, w.l1.mfn, w.idx);
       expect(updateVaMapping(g.v, w.va, pte(table.mfn, PTE_P | PTE_RW), X.UVMF_INVLPG)).to.equal(-EBUSY);
@@ -197,7 +159,7 @@ describe('update_va_mapping', () => {
 
     it('cache attributes (PCD) for a domain without I/O access return -EINVAL', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const before = entry(t, w.l1.mfn, w.idx);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P | PTE_PCD), X.UVMF_INVLPG)).to.equal(-EINVAL);
       expect(entry(t, w.l1.mfn, w.idx)).to.deep.equal(before);
@@ -206,7 +168,7 @@ describe('update_va_mapping', () => {
 
     it('a bad vCPU bitmap pointer in flags returns -EFAULT, but the PTE is already written', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       for (const bad of [0x1000, -0x800000000000]) {
         const target = bad === 0x1000 ? w.b : w.a;
         expect(updateVaMapping(g.v, w.va, pte(target.mfn, PTE_P), bad + X.UVMF_INVLPG)).to.equal(-EFAULT);
@@ -218,7 +180,7 @@ describe('update_va_mapping', () => {
 
     it('with flush type UVMF_NONE the rest of flags is ignored, even a bad pointer (returns 0)', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       expect(updateVaMapping(g.v, w.va, pte(w.b.mfn, PTE_P), 0x1000 | X.UVMF_NONE)).to.equal(0);
       expect(updateVaMapping(g.v, w.va, pte(w.a.mfn, PTE_P), 0x1000 | X.UVMF_FLUSHTYPE_MASK)).to.equal(0);
       expect(entry(t, w.l1.mfn, w.idx).lo >>> 12).to.equal(w.a.mfn);
@@ -228,7 +190,7 @@ describe('update_va_mapping', () => {
   describe('update_va_mapping_otherdomain', () => {
     it('an unknown domid returns -ESRCH', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const before = entry(t, w.l1.mfn, w.idx);
       expect(uvmOther(g, w.va, pte(w.b.mfn, PTE_P), X.UVMF_INVLPG, 999)).to.equal(-ESRCH);
       expect(entry(t, w.l1.mfn, w.idx)).to.deep.equal(before);
@@ -236,13 +198,13 @@ describe('update_va_mapping', () => {
 
     it('naming its own numeric domid returns -ESRCH', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       expect(uvmOther(g, w.va, pte(w.b.mfn, PTE_P), X.UVMF_INVLPG, g.domid)).to.equal(-ESRCH);
     });
 
     it('a domU naming another domain returns -EPERM', () => {
       const g = t.guest;
-      const w = window(g);
+      const w = hookWindow(g);
       const foreign = t.other.allocPage();
       const before = entry(t, w.l1.mfn, w.idx);
       expect(uvmOther(g, w.va, pte(foreign.mfn, PTE_P), X.UVMF_INVLPG, t.other.domid)).to.equal(-EPERM);
@@ -252,7 +214,7 @@ describe('update_va_mapping', () => {
 
     it("Dom0 naming the owner returns 0 and maps the guest's frame into its own page tables", () => {
       const d0 = t.dom0;
-      const w = window(d0);
+      const w = hookWindow(d0);
       const foreign = t.guest.allocPage();
       t.guest.v.store32(foreign.va, 0xf00d);
       const count = t.m.hv.frames.count[foreign.mfn];
@@ -265,7 +227,7 @@ describe('update_va_mapping', () => {
 
     it("Dom0 naming the guest as owner of a frame it does not own returns -EBUSY", () => {
       const d0 = t.dom0;
-      const w = window(d0);
+      const w = hookWindow(d0);
       const own = d0.allocPage();
       expect(uvmOther(d0, w.va, pte(own.mfn, PTE_P), X.UVMF_INVLPG, t.guest.domid)).to.equal(-EBUSY);
     });

@@ -6,6 +6,7 @@ import { Machine, type GuestHandle, type MachineConfig } from '../../hypervisor/
 import type { GuestVcpu } from '../../hypervisor/public/vcpu.ts';
 import {
   PTE_A, PTE_P, PTE_RW, PTE_US, mmuUpdate, pfnToMfn, pfnToVa, pinTable, pte, ptePtr, readStartInfo, type StartInfo,
+  type U64,
 } from '../../guests/lib/xen-calls.ts';
 
 /** A guest as its kernel sees itself: vCPU, start_info, and free pages to use. */
@@ -114,9 +115,53 @@ export const HOOK_SLOT = 300;
  * pinned, which validates it.
  */
 export function makeTable(k: GuestKernel, level: number): Page {
-  const p = k.allocPage();
-  const r = mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]);
-  expect(r.rc).to.equal(0);
+  const p = roPage(k, []);
   expect(pinTable(k.v, k.buf, level, p.mfn)).to.equal(0);
   return p;
+}
+
+/** A fresh page of `k` holding `entries`, then mapped read-only (untyped, count 0). */
+export function roPage(k: GuestKernel, entries: readonly (readonly [number, U64])[]): Page {
+  const p = k.allocPage();
+  for (const [i, e] of entries) k.v.store64(p.va + i * 8, e.lo, e.hi);
+  expect(mmuUpdate(k.v, k.buf, [[ptePtr(k.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]).rc)
+    .to.equal(0);
+  return p;
+}
+
+/** An L1 index whose TLB slot no page the test touches afterwards shares (buf, P2M, start_info). */
+export function quietIndex(k: GuestKernel): number {
+  const bufSlot = Math.round((k.buf - pfnToVa(0)) / 4096) % 64;
+  let idx = 32;
+  while (idx % 64 === bufSlot || idx % 64 < 8) idx++;
+  return idx;
+}
+
+/** A pinned L1 hooked into the boot L2 whose entry idx maps page A at va; B is spare. */
+export interface Window {
+  l1: Page;
+  idx: number;
+  va: number;
+  a: Page;
+  b: Page;
+}
+
+/**
+ * Builds a Window: page A holds 0xaaaa, page B 0xbbbb. With `load`, va is read once so
+ * the TLB holds the A translation.
+ */
+export function hookWindow(k: GuestKernel, load = true): Window {
+  const a = k.allocPage();
+  const b = k.allocPage();
+  k.v.store32(a.va, 0xaaaa);
+  k.v.store32(b.va, 0xbbbb);
+  const l1 = makeTable(k, 1);
+  const idx = quietIndex(k);
+  expect(mmuUpdate(k.v, k.buf, [
+    [ptePtr(l1.mfn, idx), pte(a.mfn, PTE_P)],
+    [ptePtr(k.bootL2, HOOK_SLOT), pte(l1.mfn, TABLE)],
+  ]).rc).to.equal(0);
+  const va = pfnToVa(0) + HOOK_SLOT * MB2 + idx * 4096;
+  if (load) expect(k.v.load32(va)).to.equal(0xaaaa);
+  return { l1, idx, va, a, b };
 }
