@@ -192,6 +192,16 @@ function setArg(a: Uint32Array, i: number, x: HypercallArg): void {
   }
 }
 
+/** High half of (lo, hi) + n; use before addLo (allocation-free, for loops). */
+export function addHi(lo: number, hi: number, n: number): number {
+  return lo + n > 0xffffffff ? (hi + 1) >>> 0 : hi;
+}
+
+/** Low half of (lo, hi) + n. */
+export function addLo(lo: number, n: number): number {
+  return (lo + n) >>> 0;
+}
+
 /** (lo, hi) + n as halves, carrying into the high half. */
 export function addOffset(lo: number, hi: number, n: number): [number, number] {
   const sum = lo + n;
@@ -244,7 +254,8 @@ export class VcpuPort implements GuestVcpu {
     let hi = hi32(va);
     for (let i = 0; i < dst.length; i++) {
       dst[i] = this.#v.load(lo, hi, 1);
-      [lo, hi] = addOffset(lo, hi, 1);
+      hi = addHi(lo, hi, 1);
+      lo = addLo(lo, 1);
     }
   }
 
@@ -253,7 +264,8 @@ export class VcpuPort implements GuestVcpu {
     let hi = hi32(va);
     for (let i = 0; i < src.length; i++) {
       this.#v.store(lo, hi, 1, src[i], 0);
-      [lo, hi] = addOffset(lo, hi, 1);
+      hi = addHi(lo, hi, 1);
+      lo = addLo(lo, 1);
     }
   }
 

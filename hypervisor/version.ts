@@ -27,10 +27,15 @@ function putString(s: string, size: number): Uint8Array {
   return scratch;
 }
 
+function copyTo(hv: Hypervisor, v: Vcpu, lo: number, hi: number, buf: Uint8Array, len: number): number {
+  return hv.ga.copyTo(v, lo, hi, buf, len) ? 0 : -EFAULT;
+}
+
 /** xen_version(cmd, arg). Unknown commands -ENOSYS; copy faults -EFAULT. */
 export function doXenVersion(hv: Hypervisor, v: Vcpu, cmd: number, argLo: number, argHi: number): number {
+  if (cmd === V.XENVER_version) return (XEN_MAJOR << 16) | XEN_MINOR;
   const d = v.domain;
-  const copyOut = (buf: Uint8Array, len: number): number => (hv.ga.copyTo(v, argLo, argHi, buf, len) ? 0 : -EFAULT);
+  const copyOut = (buf: Uint8Array, len: number): number => copyTo(hv, v, argLo, argHi, buf, len);
   switch (cmd) {
     case V.XENVER_version:
       return (XEN_MAJOR << 16) | XEN_MINOR;

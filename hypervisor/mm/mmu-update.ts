@@ -11,7 +11,7 @@ import {
   DOMID_IO, MMU_MACHPHYS_UPDATE, MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_NO_TRANSLATE,
   MMU_PT_UPDATE_PRESERVE_AD, MMU_UPDATE_PREEMPTED,
 } from '../public/xen.ts';
-import { addOffset, type Vcpu } from '../vcpu.ts';
+import { addHi, addLo, type Vcpu } from '../vcpu.ts';
 import type { Mm } from './mm.ts';
 
 const REQ_SIZE = 16;
@@ -108,7 +108,8 @@ export class MmuUpdate {
           rc = -ENOSYS;
       }
       if (rc !== 0) break;
-      [lo, hi] = addOffset(lo, hi, REQ_SIZE);
+      hi = addHi(lo, hi, REQ_SIZE);
+      lo = addLo(lo, REQ_SIZE);
     }
     // XSA-286: after changing an L2-L4 entry no vCPU may keep translations through the
     // old one.

@@ -7,7 +7,7 @@ import type { Domain } from '../domain.ts';
 import { addrOk, type GuestAccess } from '../guest-access.ts';
 import { EACCES, EFAULT, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH } from '../public/errno.ts';
 import * as X from '../public/xen.ts';
-import { addOffset, type Vcpu } from '../vcpu.ts';
+import { addHi, addLo, addOffset, type Vcpu } from '../vcpu.ts';
 import type { Mm } from './mm.ts';
 
 const OP_SIZE = 24;
@@ -53,7 +53,8 @@ export class MmuextOp {
       // cmd @0 (u32); arg1 @8 (mfn or linear address); arg2 @16 (nr_ents, vcpumask or src_mfn).
       rc = this.op(v, pgOwner, w[0], w[2], w[3], w[4], w[5]);
       if (rc !== 0) break;
-      [lo, hi] = addOffset(lo, hi, OP_SIZE);
+      hi = addHi(lo, hi, OP_SIZE);
+      lo = addLo(lo, OP_SIZE);
     }
     if (hasPdone) this.ga.write32(v, pdoneLo, pdoneHi, (done + i) >>> 0);
     return rc;
