@@ -2,9 +2,8 @@
 // command numbers, flags, and struct xen_domctl with the sub-ops the simulator implements.
 // Part of the public ABI (hypervisor/public/): imported by the hypervisor and by Dom0's toolstack.
 
-import { struct } from './layout.ts';
+import { nest, struct } from './layout.ts';
 import { XEN_ARCH_DOMAINCONFIG } from './arch-x86.ts';
-import { nest } from './xen.ts';
 
 /** Xen rejects a domctl whose interface_version differs (-EACCES). */
 export const XEN_DOMCTL_INTERFACE_VERSION = 0x00000015;

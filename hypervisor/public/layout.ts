@@ -31,3 +31,20 @@ export function struct<F extends string>(
   }
   return Object.freeze({ cName, size, fields: Object.freeze(out) });
 }
+
+/**
+ * The fields of `inner` re-rooted at `prefix`, `base` bytes into an enclosing struct,
+ * plus `prefix` itself as a whole field: for declaring layouts that embed another.
+ */
+export function nest<P extends string, F extends string>(
+  prefix: P,
+  base: number,
+  inner: StructLayout<F>,
+): { readonly [K in P | `${P}.${F}`]: readonly [number, number] } {
+  const out: Record<string, readonly [number, number]> = { [prefix]: [base, inner.size] };
+  for (const name of Object.keys(inner.fields) as F[]) {
+    const field = inner.fields[name];
+    out[`${prefix}.${name}`] = [base + field.offset, field.size];
+  }
+  return out as { readonly [K in P | `${P}.${F}`]: readonly [number, number] };
+}

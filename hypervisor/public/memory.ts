@@ -1,8 +1,7 @@
 // memory_op sub-commands, their flags and argument layouts (public/memory.h).
 // Part of the public ABI (hypervisor/public/): imported by the hypervisor and by guest code alike.
 
-import { struct } from './layout.ts';
-import { nest } from './xen.ts';
+import { nest, struct } from './layout.ts';
 
 // public/memory.h: memory_op commands (8 was translate_gpfn_list, removed).
 export const XENMEM_increase_reservation = 0;

@@ -2,8 +2,7 @@
 // mmuext_op commands, and the layouts of start_info, shared_info and vcpu_info.
 // Part of the public ABI (hypervisor/public/): imported by the hypervisor and by guest code alike.
 
-import { struct } from './layout.ts';
-import type { StructLayout } from './layout.ts';
+import { nest, struct } from './layout.ts';
 import { ARCH_SHARED_INFO, ARCH_VCPU_INFO, XEN_LEGACY_MAX_VCPUS } from './arch-x86.ts';
 
 export { XEN_LEGACY_MAX_VCPUS } from './arch-x86.ts';
@@ -199,23 +198,6 @@ export const XEN_PVCLOCK_GUEST_STOPPED = 1 << 1;
 export const MAX_VIRT_CPUS = XEN_LEGACY_MAX_VCPUS;
 /** Ports of the 2-level event ABI on x86-64: 64 words of 64 bits (event_channel.h EVTCHN_2L_NR_CHANNELS). */
 export const NR_EVENT_CHANNELS = 64 * 64;
-
-/**
- * The fields of `inner` re-rooted at `prefix`, `base` bytes into an enclosing struct,
- * plus `prefix` itself as a whole field: for declaring layouts that embed another.
- */
-export function nest<P extends string, F extends string>(
-  prefix: P,
-  base: number,
-  inner: StructLayout<F>,
-): { readonly [K in P | `${P}.${F}`]: readonly [number, number] } {
-  const out: Record<string, readonly [number, number]> = { [prefix]: [base, inner.size] };
-  for (const name of Object.keys(inner.fields) as F[]) {
-    const field = inner.fields[name];
-    out[`${prefix}.${name}`] = [base + field.offset, field.size];
-  }
-  return out as { readonly [K in P | `${P}.${F}`]: readonly [number, number] };
-}
 
 /** One mmu_update request: ptr = machine address of the entry | MMU_* command. */
 export const MMU_UPDATE = struct('struct mmu_update', 16, {
