@@ -26,7 +26,7 @@ export function registerHypercalls(hv: Hypervisor): void {
   t.register(X.HYPERVISOR_update_va_mapping, (v, a) => uva.call(v, a[0], a[1], a[2], a[3], a[4], a[5]));
   t.register(X.HYPERVISOR_update_va_mapping_otherdomain,
     (v, a) => uva.callOther(v, a[0], a[1], a[2], a[3], a[4], a[5], a[6]));
-  t.register(X.HYPERVISOR_memory_op, (v, a) => mem.call(v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_memory_op, (v, a) => mem.call(v, a[0], a[1], a[2], a[3]));
   t.register(X.HYPERVISOR_domctl, (v, a) => domctl.call(v, a[0], a[1]));
   t.register(X.HYPERVISOR_xen_version, (v, a) => doXenVersion(hv, v, a[0], a[2], a[3]));
   t.register(X.HYPERVISOR_console_io, (v, a) => doConsoleIo(hv, v, a[0], a[2], a[4], a[5]));

@@ -56,6 +56,8 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   readonly consoleLog: string[] = [];
   /** Domains by id, while they exist (dying ones included). */
   private readonly domains = new Map<number, Domain>();
+  /** The privileged ones among them (foreign mappers whose TLBs a type change flushes). */
+  private readonly privileged: Domain[] = [];
   /** Xen's pseudo-domains: owners for Xen-shared pages and for MMIO. */
   readonly domXen: Domain;
   readonly domIo: Domain;
@@ -110,6 +112,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
 
   addDomain(d: Domain): void {
     this.domains.set(d.domid, d);
+    if (d.isPrivileged) this.privileged.push(d);
   }
 
   private lastPageFreed(owner: PageOwner): void {
@@ -117,6 +120,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     if (d.state === DomainState.Dying) {
       d.transition(DomainState.Dead);
       this.domains.delete(d.domid);
+      if (d.isPrivileged) this.privileged.splice(this.privileged.indexOf(d), 1);
       d.log.info({ dom: d.domid }, 'domain destroyed');
     }
   }
@@ -133,6 +137,12 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
 
   flushDomainTlbs(d: Domain): void {
     for (const v of d.vcpus) v.tlb.flushAll();
+  }
+
+  flushTypeChange(ownerId: number): void {
+    const owner = this.domains.get(ownerId);
+    if (owner) this.flushDomainTlbs(owner);
+    for (const d of this.privileged) if (d !== owner) this.flushDomainTlbs(d);
   }
 
   flushVcpuTlb(v: Vcpu): void {

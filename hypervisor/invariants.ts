@@ -5,7 +5,7 @@
 // hypervisor. Tests and fuzzers call it after every step; it returns problems as text.
 
 import {
-  OWNER_NONE, OWNER_XEN_PRIVATE, PGC_allocated, PGC_xen_heap, PGT_NAMES, PGT_l1_page_table, PGT_l4_page_table,
+  M2P_INVALID, OWNER_NONE, OWNER_XEN_PRIVATE, PGC_allocated, PGC_xen_heap, PGT_NAMES, PGT_l1_page_table, PGT_l4_page_table,
   PGT_pinned, PGT_seg_desc_page, PGT_validated, PGT_writable_page,
 } from './arch/frame-table.ts';
 import { _PAGE_PRESENT, _PAGE_RW, pteMfn } from './arch/pte.ts';
@@ -27,7 +27,8 @@ export function checkInvariants(hv: Hypervisor): string[] {
   };
   const count = new Float64Array(n);
   const typeCount = new Float64Array(n);
-  const linear = new Int32Array(n);
+  const linearOut = new Int32Array(n);
+  const linearIn = new Int32Array(n);
   const domains = hv.listDomains();
   const byId = new Map<number, Domain>(domains.map((d) => [d.domid, d]));
 
@@ -50,6 +51,7 @@ export function checkInvariants(hv: Hypervisor): string[] {
       if ((f.typeFlags[mfn] & PGT_pinned) !== 0) {
         count[mfn]++;
         typeCount[mfn]++;
+        if (d.isDying) report(`dying d${d.domid} still has mfn ${mfn} pinned`);
       }
     }
     if (tot !== d.totPages) report(`d${d.domid}: tot_pages ${d.totPages} but ${tot} pages listed`);
@@ -60,6 +62,8 @@ export function checkInvariants(hv: Hypervisor): string[] {
         count[base]++;
         typeCount[base]++;
         if (f.type[base] !== PGT_l4_page_table || !f.isValidated(base)) report(`d${d.domid}v${v.vcpuId}: base ${base} is not a validated L4`);
+        if (f.owner[base] !== d.domid) report(`d${d.domid}v${v.vcpuId}: base ${base} owned by ${f.owner[base]}`);
+        if (d.isDying) report(`dying d${d.domid}v${v.vcpuId} still holds base ${base}`);
       }
       const active = v.cpl === 3 ? v.guestTableUser : v.guestTable;
       if (v.cr3 !== active) report(`d${d.domid}v${v.vcpuId}: cr3 ${v.cr3} is not the base for CPL ${v.cpl}`);
@@ -77,19 +81,26 @@ export function checkInvariants(hv: Hypervisor): string[] {
       continue;
     }
     for (let i = 0; i < 512; i++) {
-      if (type === PGT_l4_page_table && !isGuestL4Slot(i)) continue;
+      if (type === PGT_l4_page_table && !isGuestL4Slot(i)) {
+        if (!hv.mm.tables.isXenL4Entry(t, i, mem.read32(t, i << 3), mem.read32(t, (i << 3) + 4))) {
+          report(`mfn ${t}[${i}]: Xen's L4 slot does not hold Xen's entry`);
+        }
+        continue;
+      }
       const lo = mem.read32(t, i << 3);
       if ((lo & _PAGE_PRESENT) === 0) continue;
       const target = pteMfn(lo, mem.read32(t, (i << 3) + 4));
       if (type === PGT_l1_page_table) {
         checkL1Entry(hv, owner, t, i, lo, target, count, typeCount, report);
-      } else if (target !== t) {
+      } else if (target === t) {
+        if ((lo & _PAGE_RW) !== 0) report(`mfn ${t}[${i}]: writable self-map of a ${PGT_NAMES[type]}`);
+      } else {
         count[target]++;
         typeCount[target]++;
         const childType = f.type[target];
         if (childType === type) {
-          linear[t]++;
-          linear[target]--;
+          linearOut[t]++;
+          linearIn[target]++;
           if ((lo & _PAGE_RW) !== 0) report(`mfn ${t}[${i}]: writable linear ${PGT_NAMES[type]} entry`);
         } else if (childType !== type - 1) {
           report(`mfn ${t}[${i}]: ${PGT_NAMES[type]} entry to a ${PGT_NAMES[childType]} frame ${target}`);
@@ -107,6 +118,8 @@ export function checkInvariants(hv: Hypervisor): string[] {
     if (free !== (owner === OWNER_NONE)) report(`mfn ${mfn}: free=${free} but owner ${owner}`);
     if (free) {
       if (f.count[mfn] !== 0 || f.typeCount[mfn] !== 0) report(`free mfn ${mfn} has counts ${f.count[mfn]}/${f.typeCount[mfn]}`);
+      if (count[mfn] !== 0) report(`free mfn ${mfn} is still referenced ${count[mfn]} times`);
+      if (f.m2pLo[mfn] !== M2P_INVALID || f.m2pHi[mfn] !== M2P_INVALID) report(`free mfn ${mfn} has an M2P entry`);
       continue;
     }
     if (owner === OWNER_XEN_PRIVATE) count[mfn]++;
@@ -115,7 +128,13 @@ export function checkInvariants(hv: Hypervisor): string[] {
     if (f.typeCount[mfn] !== typeCount[mfn]) {
       report(`mfn ${mfn}: ${PGT_NAMES[f.type[mfn]]} type count ${f.typeCount[mfn]}, expected ${typeCount[mfn]}`);
     }
-    if (f.linearPtCount[mfn] !== linear[mfn]) report(`mfn ${mfn}: linear_pt_count ${f.linearPtCount[mfn]}, expected ${linear[mfn]}`);
+    if (linearOut[mfn] > 0 && linearIn[mfn] > 0) report(`mfn ${mfn}: both holds and is the target of linear links (XSA-240)`);
+    const linear = linearOut[mfn] - linearIn[mfn];
+    if (f.linearPtCount[mfn] !== linear) report(`mfn ${mfn}: linear_pt_count ${f.linearPtCount[mfn]}, expected ${linear}`);
+    const type = f.type[mfn];
+    if (type >= PGT_l1_page_table && type <= PGT_l4_page_table && f.typeCount[mfn] > 0 && !f.isValidated(mfn)) {
+      report(`mfn ${mfn}: ${PGT_NAMES[type]} with type references but not validated`);
+    }
     if (f.isPinned(mfn) && f.typeCount[mfn] === 0) report(`mfn ${mfn}: pinned with type count 0`);
   }
 
@@ -139,7 +158,7 @@ function checkL1Entry(hv: Hypervisor, owner: Domain, t: number, i: number, lo: n
     }
   }
   const tOwner = f.owner[target];
-  if (tOwner !== owner.domid && !owner.isPrivileged) {
+  if (tOwner === OWNER_NONE || tOwner === OWNER_XEN_PRIVATE || (tOwner !== owner.domid && !owner.isPrivileged)) {
     report(`mfn ${t}[${i}]: d${owner.domid} maps frame ${target} owned by ${tOwner}`);
   }
 }
@@ -161,8 +180,9 @@ function checkTlbs(hv: Hypervisor, domains: Domain[], report: (s: string) => voi
         }
         // A stale entry for a freed frame is harmless until the frame is reused, and the
         // allocator flushes before reuse.
-        if (f.owner[mfn] !== d.domid && f.owner[mfn] !== OWNER_NONE && !d.isPrivileged) {
-          report(`d${d.domid}v${v.vcpuId}: TLB reaches frame ${mfn} owned by ${f.owner[mfn]}`);
+        const owner = f.owner[mfn];
+        if (owner === OWNER_XEN_PRIVATE || (owner !== d.domid && owner !== OWNER_NONE && !d.isPrivileged)) {
+          report(`d${d.domid}v${v.vcpuId}: TLB reaches frame ${mfn} owned by ${owner}`);
         }
       }
     }

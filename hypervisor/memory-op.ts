@@ -33,9 +33,10 @@ export class MemoryOp {
 
   constructor(private readonly hv: Hypervisor) {}
 
-  call(v: Vcpu, cmd: number, argLo: number, argHi: number): number {
+  /** memory_op(cmd, arg): the op in cmd's low 6 bits, a continuation's start extent above. */
+  call(v: Vcpu, cmd: number, cmdHi: number, argLo: number, argHi: number): number {
     const op = cmd & M.MEMOP_CMD_MASK;
-    const start = cmd >>> M.MEMOP_EXTENT_SHIFT;
+    const start = (cmd >>> M.MEMOP_EXTENT_SHIFT) + cmdHi * 2 ** (32 - M.MEMOP_EXTENT_SHIFT);
     switch (op) {
       case M.XENMEM_increase_reservation:
       case M.XENMEM_decrease_reservation:

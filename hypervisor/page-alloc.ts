@@ -29,7 +29,7 @@ export class PageAllocator {
   private cursor = 0;
   private nrFree: number;
   /** TLB clock tick at which each free frame was freed (0: never used). */
-  private readonly freedAt: Uint32Array;
+  private readonly freedAt: Float64Array;
 
   constructor(
     private readonly mem: MachineMemory,
@@ -40,7 +40,7 @@ export class PageAllocator {
     /** Flushes every TLB last flushed before `tick`: a freed frame is about to be reused. */
     private readonly flushTlbsOlderThan: (tick: number) => void,
   ) {
-    this.freedAt = new Uint32Array(frames.nrFrames);
+    this.freedAt = new Float64Array(frames.nrFrames);
     this.used = new Uint32Array(Math.ceil(frames.nrFrames / 32));
     this.nrFree = frames.nrFrames;
     // Bits past the end of the machine count as used, so the search never returns them.
@@ -64,6 +64,7 @@ export class PageAllocator {
     const n = 2 ** order;
     if (n > this.nrFree) return -1;
     const total = Math.min(this.frames.nrFrames, limit);
+    if (total < n) return -1;
     let start = Math.ceil(this.cursor / n) * n;
     if (start + n > total) start = 0;
     for (let scanned = 0; scanned < total; scanned += n, start += n) {
@@ -83,6 +84,8 @@ export class PageAllocator {
         }
         // Like Xen's alloc_heap_pages: no stale TLB entry may reach a reused frame.
         if (newest !== 0) this.flushTlbsOlderThan(newest);
+        // A stale TLB entry may have written the frame while it was free: scrub again.
+        for (let i = 0; i < n; i++) this.mem.release(start + i);
         this.nrFree -= n;
         this.cursor = start + n;
         return start;

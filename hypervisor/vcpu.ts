@@ -73,6 +73,7 @@ export class Vcpu implements PagingContext {
     if (!this.domain.isAlive) {
       throw new VcpuHalted(`d${this.domain.domid}v${this.vcpuId} cannot run: domain ${this.domain.state}`);
     }
+    if (!this.isUp) throw new VcpuHalted(`d${this.domain.domid}v${this.vcpuId} is down`);
   }
 
   /** A load of 1, 2, 4 or 8 bytes; returns the value (8 bytes: exact below 2^53). */
@@ -173,23 +174,43 @@ export class Vcpu implements PagingContext {
     return v;
   }
 
+  /**
+   * A store split across two pages: x86 commits none of it if either page faults, and
+   * Xen's ptwr emulation takes only stores inside one page, so both are translated first.
+   */
   private storeBytewise(lo: number, hi: number, size: number, vlo: number, vhi: number): void {
+    this.translate(lo, hi, ACCESS_WRITE);
+    this.translate(addLo(lo, size - 1), addHi(lo, hi, size - 1), ACCESS_WRITE);
     for (let i = 0; i < size; i++) {
       const [blo, bhi] = addOffset(lo, hi, i);
       const byte = i < 4 ? (vlo >>> (i * 8)) & 0xff : (vhi >>> ((i - 4) * 8)) & 0xff;
-      this.store(blo, bhi, 1, byte, 0);
+      this.writeMachine(this.translate(blo, bhi, ACCESS_WRITE), 1, byte, 0);
     }
   }
 }
 
+/**
+ * Loads a register from a guest-supplied value. A register always holds 64 bits, so
+ * anything that is not a finite number or {lo, hi} of numbers reads as 0.
+ */
 function setArg(a: Uint32Array, i: number, x: HypercallArg): void {
   if (typeof x === 'number') {
-    a[i] = lo32(x);
-    a[i + 1] = hi32(x);
-  } else {
+    const ok = Number.isFinite(x);
+    a[i] = ok ? lo32(x) : 0;
+    a[i + 1] = ok ? hi32(x) : 0;
+  } else if (typeof x === 'object' && x !== null && typeof x.lo === 'number' && typeof x.hi === 'number') {
     a[i] = x.lo >>> 0;
     a[i + 1] = x.hi >>> 0;
+  } else {
+    a[i] = 0;
+    a[i + 1] = 0;
   }
+}
+
+/** A virtual address from guest code: anything but a finite number is #GP, like a bad pointer. */
+function vaLo(va: number): number {
+  if (typeof va !== 'number' || !Number.isFinite(va)) throw new GuestTrap(TRAP_gp_fault, 0, 0);
+  return lo32(va);
 }
 
 /** High half of (lo, hi) + n; use before addLo (allocation-free, for loops). */
@@ -225,32 +246,32 @@ export class VcpuPort implements GuestVcpu {
   }
 
   load8(va: number): number {
-    return this.#v.load(lo32(va), hi32(va), 1);
+    return this.#v.load(vaLo(va), hi32(va), 1);
   }
   load16(va: number): number {
-    return this.#v.load(lo32(va), hi32(va), 2);
+    return this.#v.load(vaLo(va), hi32(va), 2);
   }
   load32(va: number): number {
-    return this.#v.load(lo32(va), hi32(va), 4);
+    return this.#v.load(vaLo(va), hi32(va), 4);
   }
   load64(va: number): number {
-    return this.#v.load(lo32(va), hi32(va), 8);
+    return this.#v.load(vaLo(va), hi32(va), 8);
   }
   store8(va: number, value: number): void {
-    this.#v.store(lo32(va), hi32(va), 1, value & 0xff, 0);
+    this.#v.store(vaLo(va), hi32(va), 1, value & 0xff, 0);
   }
   store16(va: number, value: number): void {
-    this.#v.store(lo32(va), hi32(va), 2, value & 0xffff, 0);
+    this.#v.store(vaLo(va), hi32(va), 2, value & 0xffff, 0);
   }
   store32(va: number, value: number): void {
-    this.#v.store(lo32(va), hi32(va), 4, value >>> 0, 0);
+    this.#v.store(vaLo(va), hi32(va), 4, value >>> 0, 0);
   }
   store64(va: number, lo: number, hi: number): void {
-    this.#v.store(lo32(va), hi32(va), 8, lo >>> 0, hi >>> 0);
+    this.#v.store(vaLo(va), hi32(va), 8, lo >>> 0, hi >>> 0);
   }
 
   read(va: number, dst: Uint8Array): void {
-    let lo = lo32(va);
+    let lo = vaLo(va);
     let hi = hi32(va);
     for (let i = 0; i < dst.length; i++) {
       dst[i] = this.#v.load(lo, hi, 1);
@@ -260,7 +281,7 @@ export class VcpuPort implements GuestVcpu {
   }
 
   write(va: number, src: Uint8Array): void {
-    let lo = lo32(va);
+    let lo = vaLo(va);
     let hi = hi32(va);
     for (let i = 0; i < src.length; i++) {
       this.#v.store(lo, hi, 1, src[i], 0);

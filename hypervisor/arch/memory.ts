@@ -48,14 +48,15 @@ export class MachineMemory {
   /** Reads the 32-bit little-endian word at byte offset `off` (4-aligned) of frame `mfn`. */
   read32(mfn: number, off: number): number {
     const slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) return 0;
+    // `!(slot >= 0)` also catches NaN: a frame outside the machine reads as zeros.
+    if (!(slot >= 0)) return 0;
     return this.slabs32[slot >>> SLAB_SHIFT][((slot & SLAB_MASK) * WORDS_PER_PAGE) + (off >>> 2)];
   }
 
   /** Writes a 32-bit word at byte offset `off` (4-aligned) of frame `mfn`. */
   write32(mfn: number, off: number, value: number): void {
     let slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) {
+    if (!(slot >= 0)) {
       if (value === 0) return;
       slot = this.back(mfn);
     }
@@ -64,13 +65,13 @@ export class MachineMemory {
 
   read8(mfn: number, off: number): number {
     const slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) return 0;
+    if (!(slot >= 0)) return 0;
     return this.slabs8[slot >>> SLAB_SHIFT][((slot & SLAB_MASK) * PAGE_SIZE) + off];
   }
 
   write8(mfn: number, off: number, value: number): void {
     let slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) {
+    if (!(slot >= 0)) {
       if ((value & 0xff) === 0) return;
       slot = this.back(mfn);
     }
@@ -80,7 +81,7 @@ export class MachineMemory {
   /** Copies `len` bytes from frame `mfn` at `off` into dst[dstOff..]. Stays inside the frame. */
   readBytes(mfn: number, off: number, dst: Uint8Array, dstOff: number, len: number): void {
     const slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) {
+    if (!(slot >= 0)) {
       dst.fill(0, dstOff, dstOff + len);
       return;
     }
@@ -91,7 +92,7 @@ export class MachineMemory {
   /** Copies `len` bytes from src[srcOff..] into frame `mfn` at `off`. Stays inside the frame. */
   writeBytes(mfn: number, off: number, src: Uint8Array, srcOff: number, len: number): void {
     let slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) slot = this.back(mfn);
+    if (!(slot >= 0)) slot = this.back(mfn);
     const base = (slot & SLAB_MASK) * PAGE_SIZE + off;
     this.slabs8[slot >>> SLAB_SHIFT].set(src.subarray(srcOff, srcOff + len), base);
   }
@@ -104,12 +105,12 @@ export class MachineMemory {
   /** Copies a whole frame (Xen's copy_page). */
   copyFrame(dst: number, src: number): void {
     const s = this.frameSlot[src] - 1;
-    if (s < 0) {
+    if (!(s >= 0)) {
       this.release(dst);
       return;
     }
     let d = this.frameSlot[dst] - 1;
-    if (d < 0) d = this.back(dst);
+    if (!(d >= 0)) d = this.back(dst);
     const from = (s & SLAB_MASK) * PAGE_SIZE;
     const to = (d & SLAB_MASK) * PAGE_SIZE;
     this.slabs8[d >>> SLAB_SHIFT].set(this.slabs8[s >>> SLAB_SHIFT].subarray(from, from + PAGE_SIZE), to);
@@ -118,7 +119,7 @@ export class MachineMemory {
   /** Drops a frame's backing (scrubbing it): it reads as zeros until written again. */
   release(mfn: number): void {
     const slot = this.frameSlot[mfn] - 1;
-    if (slot < 0) return;
+    if (!(slot >= 0)) return;
     const base = (slot & SLAB_MASK) * PAGE_SIZE;
     this.slabs8[slot >>> SLAB_SHIFT].fill(0, base, base + PAGE_SIZE);
     this.frameSlot[mfn] = 0;
@@ -131,6 +132,7 @@ export class MachineMemory {
   }
 
   private back(mfn: number): number {
+    if (!(mfn >= 0 && mfn < this.nrFrames)) throw new RangeError(`write to frame ${mfn} outside the machine`);
     let slot: number;
     if (this.nrFreeSlots > 0) {
       slot = this.freeSlots[--this.nrFreeSlots];

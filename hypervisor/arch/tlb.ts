@@ -22,6 +22,11 @@ export class TlbClock {
   tick(): number {
     return this.value++;
   }
+
+  /** Moves the clock on by `ticks` (a long-running machine, for tests of wrap-around). */
+  advance(ticks: number): void {
+    this.value += ticks;
+  }
 }
 
 export class Tlb {

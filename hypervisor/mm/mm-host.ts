@@ -16,6 +16,12 @@ export interface MmHost {
   domainById(domid: number): Domain | undefined;
   /** Flushes the TLBs of every vCPU of `d` (its dirty CPUs). */
   flushDomainTlbs(d: Domain): void;
+  /**
+   * A frame of `ownerId` changes type to or from writable: flush every TLB that may
+   * hold a stale writable translation of it (Xen flushes the owner's dirty CPUs; a
+   * privileged domain mapping it foreign is flushed too, rather than trusted to).
+   */
+  flushTypeChange(ownerId: number): void;
   /** pv-linear-pt (on by default): whether same-level linear page tables are allowed. */
   readonly linearPageTables: boolean;
 }

@@ -207,7 +207,7 @@ export class MmuextOp {
     const ptrLo = ents !== 0 ? baseLo : 0;
     const ptrHi = ents !== 0 ? baseHi : 0;
     if ((ptrLo & 0xfff) !== 0 || !addrOk(ptrHi) || ents > 8192) return -EINVAL;
-    const base = ptrLo + ptrHi * 4294967296;
+    const base = (ptrHi | 0) * 4294967296 + ptrLo;
     if (v.ldtEnts !== ents || v.ldtBase !== base) {
       v.ldtBase = base;
       v.ldtEnts = ents;

@@ -219,6 +219,21 @@ export class PageTables implements TypeValidator {
     }
   }
 
+  /**
+   * Whether (lo, hi) is what Xen keeps in slot 256-271 of validated L4 `l4`: slot 256
+   * empty or the RO M2P, 258 the self-map, 259 empty, the rest Xen's own tables.
+   */
+  isXenL4Entry(l4: number, slot: number, lo: number, hi: number): boolean {
+    if (slot === 259) return lo === 0 && hi === 0;
+    if (slot === 256) {
+      const target = this.xenSlotMfns[0];
+      const ro = pteLo(target, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED);
+      return (lo === 0 && hi === 0) || (lo === ro && hi === pteHiAddr(target));
+    }
+    const target = slot === 258 ? l4 : this.xenSlotMfns[slot - 256];
+    return lo === pteLo(target, _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED) && hi === pteHiAddr(target);
+  }
+
   /** fill_ro_mpt / zap_ro_mpt: installs or clears the RO M2P slot of an L4. */
   setRoMpt(l4: number, present: boolean): void {
     const target = this.xenSlotMfns[0];

@@ -57,8 +57,7 @@ export class PageTypes {
       // No vCPU may keep a stale translation across a change to or from writable: a
       // page about to be a page table must not stay writable in some TLB (XSA-401).
       if (old === PGT_writable_page || (type === PGT_writable_page && old !== PGT_none)) {
-        const owner = this.host.domainById(f.owner[mfn]);
-        if (owner) this.host.flushDomainTlbs(owner);
+        this.host.flushTypeChange(f.owner[mfn]);
       }
     }
     f.typeCount[mfn] = 1;

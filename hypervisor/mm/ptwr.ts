@@ -7,6 +7,7 @@ import { PGT_l1_page_table, PGT_validated } from '../arch/frame-table.ts';
 import { findL1Slot } from '../arch/paging.ts';
 import { _PAGE_PRESENT, _PAGE_RW, pteMfn } from '../arch/pte.ts';
 import { VMASST_TYPE_writable_pagetables } from '../public/xen.ts';
+import { addrOk } from '../guest-access.ts';
 import type { Vcpu } from '../vcpu.ts';
 import type { Mm } from './mm.ts';
 
@@ -22,6 +23,8 @@ export class WritablePagetables {
   emulateStore(v: Vcpu, lo: number, hi: number, size: number, vlo: number, vhi: number): boolean {
     const d = v.domain;
     if (v.cpl === 3 || !d.vmAssistEnabled(VMASST_TYPE_writable_pagetables)) return false;
+    // fixup_page_fault leaves faults in Xen's range alone: the guest gets its #PF.
+    if (!addrOk(hi)) return false;
     if ((size !== 1 && size !== 2 && size !== 4 && size !== 8) || (lo & (size - 1)) !== 0) return false;
     const mm = this.mm;
     const { mem, frames } = mm.host;

@@ -18,7 +18,7 @@ export class GuestTrap extends Error {
     readonly address: number,
   ) {
     super(vector === TRAP_page_fault
-      ? `#PF at 0x${address.toString(16)} (error code ${errorCode})`
+      ? `#PF at 0x${BigInt.asUintN(64, BigInt(address)).toString(16)} (error code ${errorCode})`
       : `trap ${vector} (error code ${errorCode})`);
     this.name = 'GuestTrap';
   }
