@@ -105,7 +105,7 @@ function benchHostBytes(): void {
   // Touch 10% of the domain's memory: one store in every tenth page.
   for (let pfn = g.firstFreePfn; pfn < frames; pfn += 10) v.store32(pfnToVa(pfn), pfn);
   const backed = m.hv.mem.backedFrames - backedBefore;
-  const perFrameMeta = FrameTable.BYTES_PER_FRAME + 4 /* frame slot */ + 4 /* freed-at tick */ + 1 / 8 /* free bitmap */;
+  const perFrameMeta = FrameTable.BYTES_PER_FRAME + 4 /* frame slot */ + 8 /* freed-at tick */ + 1 / 8 /* free bitmap */;
   const backing = (backed * 4096) / frames;
   const measured = (process.memoryUsage().arrayBuffers - abBefore) / frames;
   console.log(`1 GiB domain, 10% touched: ${backed} of ${frames} frames backed (${((100 * backed) / frames).toFixed(1)}%, page tables included)`);
