@@ -114,7 +114,6 @@ export class Domctl {
     this.buf.fill(0, F.u.offset, F.u.offset + F.u.size);
     const G = (name: string): number => F[`u.getdomaininfo.${name}` as keyof typeof F].offset;
     let flags = 0;
-    if (d.state === DomainState.Dead) flags |= C.XEN_DOMINF_dying;
     if (d.isDying) flags |= C.XEN_DOMINF_dying;
     if (d.state === DomainState.Crashed) flags |= C.XEN_DOMINF_shutdown | (SHUTDOWN_crash << C.XEN_DOMINF_shutdownshift);
     if (d.pauseCount > 0) flags |= C.XEN_DOMINF_paused;

@@ -8,7 +8,7 @@
 // while their table is not validated.
 
 import {
-  PGC_xen_heap, PGT_l1_page_table, PGT_l2_page_table, PGT_l4_page_table, PGT_validated, PGT_writable_page,
+  PGC_xen_heap, PGT_l1_page_table, PGT_l4_page_table, PGT_validated, PGT_writable_page,
 } from '../arch/frame-table.ts';
 import {
   _PAGE_ACCESSED, _PAGE_PAT, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT, _PAGE_GLOBAL, _PAGE_RW,
@@ -241,10 +241,5 @@ export class PageTables implements TypeValidator {
     if (present && (mem.read32(l4, 256 << 3) & _PAGE_PRESENT) !== 0) return;
     mem.write32(l4, 256 << 3, present ? pteLo(target, _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED) : 0);
     mem.write32(l4, (256 << 3) + 4, present ? pteHiAddr(target) : 0);
-  }
-
-  /** True for an L2 type frame: exported for the checker. */
-  static isUpperType(type: number): boolean {
-    return type >= PGT_l2_page_table && type <= PGT_l4_page_table;
   }
 }
