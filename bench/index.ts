@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { Machine } from '../hypervisor/index.ts';
 import { FrameTable } from '../hypervisor/arch/frame-table.ts';
-import { GuestKernel, makeTable } from '../test/support/fixture.ts';
+import { bootKernel, makeTable } from '../test/support/fixture.ts';
 import { PTE_P, PTE_RW, pte, ptePtr, store64, pfnToVa } from '../guests/lib/xen-calls.ts';
 import * as X from '../hypervisor/public/xen.ts';
 
@@ -28,7 +28,7 @@ const fmt = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >
 function benchPteUpdates(): void {
   const m = new Machine({ memoryMb: 256 });
   m.bootDom0({ memoryMb: 16 });
-  const g = new GuestKernel(m.createGuest({ memoryMb: 32 }));
+  const g = bootKernel(m, false, { memoryMb: 32 });
   const l1 = makeTable(g, 1);
   const a = g.allocPage();
   const b = g.allocPage();

@@ -1,7 +1,7 @@
 // Building a PV domain's initial memory image, as Xen's dom0 builder does: allocate its
 // memory, write start_info and the P2M list, build bootstrap page tables that map all of
 // it at KERNEL_VIRT_BASE (page-table frames read-only), pin the L4 and load it as vCPU 0's
-// CR3. Layer: hypervisor. (Later, the toolstack builds guests through hypercalls.)
+// CR3, with RSI pointing at start_info and RSP at a boot stack. Layer: hypervisor. (Later, the toolstack builds guests through hypercalls.)
 
 import { PGT_l4_page_table, PGT_pinned } from './arch/frame-table.ts';
 import { PAGE_SIZE } from './arch/memory.ts';
@@ -9,6 +9,7 @@ import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, hi32,
 import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { START_INFO, SIF_INITDOMAIN, SIF_PRIVILEGED } from './public/xen.ts';
+import { REG_RSI, REG_RSP } from './public/vcpu.ts';
 
 /** Where the bootstrap mapping starts: Linux's direct map, 0xFFFF880000000000 (L4 slot 272). */
 export const KERNEL_VIRT_BASE = -0x780000000000;
@@ -17,8 +18,10 @@ export interface BootLayout {
   /** VA of start_info (passed to the kernel in rsi). */
   readonly startInfoVa: number;
   readonly nrPages: number;
-  /** First PFN not used by the boot image (start_info, P2M, page tables). */
+  /** First PFN not used by the boot image (start_info, P2M, page tables, boot stack). */
   readonly firstFreePfn: number;
+  /** VA just past the boot stack page: vCPU 0's RSP at entry. */
+  readonly stackTop: number;
 }
 
 const SI = START_INFO.fields;
@@ -35,7 +38,8 @@ export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdlin
   const ptPfn = 1 + p2mPages;
   const nrPt = 1 + nrL3 + nrL2 + nrL1;
   if (nrL3 > 1) return 'a boot image is limited to 512 GiB';
-  if (ptPfn + nrPt > nrPages) return `${nrPages} pages cannot hold the boot image (${ptPfn + nrPt} needed)`;
+  const stackPfn = ptPfn + nrPt;
+  if (stackPfn + 1 > nrPages) return `${nrPages} pages cannot hold the boot image (${stackPfn + 1} needed)`;
   d.maxPages = Math.max(d.maxPages, nrPages);
   const mfns = new Float64Array(nrPages);
   for (let pfn = 0; pfn < nrPages; pfn++) {
@@ -99,5 +103,10 @@ export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdlin
   for (let i = 0; i < cmdline.length && i < SI.cmd_line.size - 1; i++) {
     mem.write8(si, SI.cmd_line.offset + i, cmdline.charCodeAt(i) & 0xff);
   }
-  return { startInfoVa: va(0), nrPages, firstFreePfn: ptPfn + nrPt };
+  // As Xen's builder: RSI = start_info, RSP = the top of the boot stack after the tables.
+  const stackTop = va(stackPfn + 1);
+  v0.regs[REG_RSI] = va(0);
+  v0.regs[REG_RSP] = stackTop;
+  v0.initialised = true;
+  return { startInfoVa: va(0), nrPages, firstFreePfn: stackPfn + 1, stackTop };
 }

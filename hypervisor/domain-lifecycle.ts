@@ -59,7 +59,7 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
   hv.frames.typeFlags[si] = PGT_validated;
   d.sharedInfoMfn = si;
   for (let i = 0; i < d.maxVcpus; i++) {
-    const v = new Vcpu(d, i, hv);
+    const v = new Vcpu(d, i, hv, d.contexts);
     v.isUp = false;
     d.vcpus.push(v);
   }
@@ -81,6 +81,8 @@ export function killDomain(hv: Hypervisor, d: Domain, caller: Domain | undefined
 function relinquishResources(hv: Hypervisor, d: Domain): void {
   const { types } = hv.mm;
   // vcpu_destroy_pagetables: the CR3 references.
+  for (const v of d.vcpus) v.reset();
+  d.contexts.clear();
   for (const v of d.vcpus) {
     const kernel = v.guestTable;
     const user = v.guestTableUser;

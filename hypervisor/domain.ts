@@ -5,6 +5,8 @@
 import type { Logger } from './log.ts';
 import type { PageOwner } from './page-alloc.ts';
 import type { Vcpu } from './vcpu.ts';
+import { ContextTable } from './arch/contexts.ts';
+import type { GuestImage } from './public/vcpu.ts';
 import { VMASST_TYPE_m2p_strict } from './public/xen.ts';
 
 /** Life-cycle states; a domain moves only along DOMAIN_TRANSITIONS. */
@@ -52,6 +54,10 @@ export class Domain implements PageOwner {
   maxVcpus: number;
   /** Why the domain was crashed, for logs and getdomaininfo. */
   crashReason = '';
+  /** Guest contexts suspended at a boundary, named by the tokens in their frames. */
+  readonly contexts = new ContextTable();
+  /** The kernel image the domain was built with: its code by virtual address. */
+  image: GuestImage | null = null;
   /** console_io output held until a newline (Xen's pbuf). */
   consoleBuf = '';
 

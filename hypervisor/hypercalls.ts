@@ -3,7 +3,8 @@
 
 import type { Hypervisor } from './hypervisor.ts';
 import { MmuUpdate } from './mm/mmu-update.ts';
-import { MmuextOp } from './mm/mmuext-op.ts';
+import { doCallbackOp, doSetCallbacks, doSetTrapTable, doStackSwitch } from './callback.ts';
+import { doIret } from './iret.ts';
 import { UpdateVaMapping } from './mm/update-va-mapping.ts';
 import { doXenVersion } from './version.ts';
 import { doConsoleIo } from './console-io.ts';
@@ -12,11 +13,12 @@ import { Multicall } from './multicall.ts';
 import { MemoryOp } from './memory-op.ts';
 import { Domctl } from './domctl.ts';
 import * as X from './public/xen.ts';
+import type { Vcpu } from './vcpu.ts';
 
 export function registerHypercalls(hv: Hypervisor): void {
   const t = hv.table;
   const mmu = new MmuUpdate(hv.mm, hv.ga);
-  const ext = new MmuextOp(hv.mm, hv.ga, hv);
+  const ext = hv.mmuext;
   const uva = new UpdateVaMapping(hv.mm, hv.ga, hv);
   const mem = new MemoryOp(hv);
   const domctl = new Domctl(hv);
@@ -31,6 +33,12 @@ export function registerHypercalls(hv: Hypervisor): void {
   t.register(X.HYPERVISOR_xen_version, (v, a) => doXenVersion(hv, v, a[0], a[2], a[3]));
   t.register(X.HYPERVISOR_console_io, (v, a) => doConsoleIo(hv, v, a[0], a[2], a[4], a[5]));
   t.register(X.HYPERVISOR_vm_assist, (v, a) => doVmAssist(v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_set_trap_table, (v, a) => doSetTrapTable(hv.ga, v, a[0], a[1]));
+  t.register(X.HYPERVISOR_stack_switch, (v, a) => doStackSwitch(v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_set_callbacks, (v, a) => doSetCallbacks(v, a));
+  t.register(X.HYPERVISOR_callback_op, (v, a) => doCallbackOp(hv.ga, v, a[0], a[2], a[3]));
+  const crash = (v: Vcpu, why: string): void => hv.domainCrash(v.domain, why);
+  t.register(X.HYPERVISOR_iret, (v) => doIret(hv.mem, hv.ga, v, crash));
   const mc = new Multicall(hv);
   t.register(X.HYPERVISOR_multicall, (v, a) => mc.call(v, a[0], a[1], a[2]));
 }

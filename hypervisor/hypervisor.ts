@@ -16,9 +16,14 @@ import { Mm } from './mm/mm.ts';
 import { PageAllocator, type PageOwner } from './page-alloc.ts';
 import { WritablePagetables } from './mm/ptwr.ts';
 import { DOMID_IO, DOMID_XEN, VCPU_INFO } from './public/xen.ts';
-import type { TlbControl } from './mm/mmuext-op.ts';
-import type { Vcpu, VcpuHost } from './vcpu.ts';
+import { MmuextOp, type TlbControl } from './mm/mmuext-op.ts';
+import { USER_CPL, type Vcpu, type VcpuHost } from './vcpu.ts';
 import { registerHypercalls } from './hypercalls.ts';
+import type { Cpu } from './arch/cpu.ts';
+import { makeCosts, type CostTable } from './arch/costs.ts';
+import { PvTraps } from './traps.ts';
+import { PvPrivOps } from './priv-op.ts';
+import { REG_RAX, TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
 
 export interface MachineConfig {
   /** Machine RAM in MiB (default 1024). */
@@ -30,6 +35,8 @@ export interface MachineConfig {
    * Release builds (the default) allow console_io to the control domain only.
    */
   debugBuild?: boolean;
+  /** Cycle costs and clock rate (defaults: DEFAULT_COSTS). */
+  costs?: Partial<CostTable>;
   /** Log level for the machine's pino logger (default 'silent'). */
   logLevel?: string;
   /** Where log records go (default stdout when a level is set). */
@@ -45,6 +52,10 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   readonly mm: Mm;
   readonly ga: GuestAccess;
   readonly ptwr: WritablePagetables;
+  readonly mmuext: MmuextOp;
+  readonly traps: PvTraps;
+  readonly privOps: PvPrivOps;
+  readonly costs: CostTable;
   readonly table: HypercallTable;
   readonly log: Logger;
   readonly linearPageTables: boolean;
@@ -68,6 +79,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
 
   constructor(cfg: MachineConfig = {}) {
     const memoryMb = cfg.memoryMb ?? 1024;
+    this.costs = makeCosts(cfg.costs);
     const nrFrames = Math.floor((memoryMb * 1024 * 1024) / PAGE_SIZE);
     this.log = cfg.logLevel && cfg.logLevel !== 'silent'
       ? createLogger(this.clock, cfg.logLevel, cfg.logDestination)
@@ -92,6 +104,9 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     this.mm = new Mm(this, xenSlots);
     this.ga = new GuestAccess(this.mem, this.walker);
     this.ptwr = new WritablePagetables(this.mm);
+    this.mmuext = new MmuextOp(this.mm, this.ga, this);
+    this.traps = new PvTraps(this.mem, this.ga, (v, why) => this.domainCrash(v.domain, why));
+    this.privOps = new PvPrivOps(this.mmuext, this.costs, this.log.child({ sub: 'traps' }));
     this.table = new HypercallTable(this.log.child({ sub: 'hypercall' }));
     registerHypercalls(this);
   }
@@ -165,12 +180,41 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     return this.ptwr.emulateStore(v, lo, hi, size, vlo, vhi);
   }
 
-  hypercall(v: Vcpu, nr: number): number {
+  hypercall(cpu: Cpu, nr: number): number {
+    const v = cpu as Vcpu;
+    if (v.cpl === USER_CPL) {
+      // From user mode the instruction is a system call for the guest kernel: its
+      // syscall callback, or #UD when it has none.
+      if (v.syscallLo !== 0 || v.syscallHi !== 0) return v.syscall();
+      v.fault(TRAP_invalid_op, -1);
+      return v.regs[REG_RAX];
+    }
     return this.table.dispatch(v, nr, v.args);
   }
 
+  privOp(cpu: Cpu, op: number, a: number, b: number, c: number): number {
+    return this.privOps.execute(cpu as Vcpu, op, a, b, c);
+  }
+
+  deliver(cpu: Cpu, kind: number, vector: number, errorCode: number, retLo: number, retHi: number): boolean {
+    return this.traps.deliver(cpu as Vcpu, kind, vector, errorCode, retLo, retHi);
+  }
+
+  pendingInterrupt(cpu: Cpu): number {
+    return this.traps.pendingInterrupt(cpu as Vcpu);
+  }
+
+  codeAt(cpu: Cpu, key: number): GuestCode | undefined {
+    return (cpu as Vcpu).domain.image?.text.get(key);
+  }
+
+  crash(cpu: Cpu, reason: string): void {
+    this.domainCrash((cpu as Vcpu).domain, reason);
+  }
+
   /** Xen sets the guest's CR2 and vcpu_info.arch.cr2 for a page fault it injects. */
-  notePageFault(v: Vcpu, lo: number, hi: number): void {
+  notePageFault(cpu: Cpu, lo: number, hi: number): void {
+    const v = cpu as Vcpu;
     this.pageFaults++;
     const si = v.domain.sharedInfoMfn;
     if (si >= 0 && v.vcpuId < 32) {

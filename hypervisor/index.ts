@@ -8,7 +8,9 @@ import { createDomain, killDomain } from './domain-lifecycle.ts';
 import { DomainState, type Domain } from './domain.ts';
 import { Hypervisor, type MachineConfig } from './hypervisor.ts';
 import { checkInvariants } from './invariants.ts';
-import type { GuestVcpu } from './public/vcpu.ts';
+import type { GuestCode, GuestImage, GuestVcpu } from './public/vcpu.ts';
+import { STEP_BLOCKED, STEP_HALTED, STEP_IDLE } from './arch/cpu.ts';
+import { hi32, lo32 } from './arch/pte.ts';
 
 export { Hypervisor, KERNEL_VIRT_BASE, type MachineConfig };
 
@@ -24,7 +26,12 @@ export interface GuestOptions {
   pages?: number;
   maxVcpus?: number;
   cmdline?: string;
+  /** The kernel: its code by virtual address and entry point (vCPU 0 starts there). */
+  image?: GuestImage;
 }
+
+/** How a host-driven run of one vCPU ended. */
+export type ExecResult = 'idle' | 'blocked' | 'halted' | 'steps';
 
 export class Machine {
   readonly hv: Hypervisor;
@@ -55,7 +62,30 @@ export class Machine {
     }
     d.pauseCount = 0;
     d.transition(DomainState.Running);
+    if (opts.image) {
+      d.image = opts.image;
+      const entry = opts.image.entry;
+      if (entry !== undefined) d.vcpus[0].startAt(lo32(entry), hi32(entry));
+    }
     return { ...layout, domid: d.domid, vcpus: d.vcpus.map((v) => v.port) };
+  }
+
+  /**
+   * Runs `code` on a vCPU as kernel-mode code, stepping only that vCPU, until it stops
+   * (its kernel code returned), blocks, is halted, or maxSteps boundaries pass. For
+   * tests and tools that drive one vCPU without the scheduler.
+   */
+  exec(domid: number, vcpuId: number, code: GuestCode, maxSteps = 1_000_000): ExecResult {
+    const v = this.hv.domainById(domid)?.vcpus[vcpuId];
+    if (!v) throw new Error(`no vCPU d${domid}v${vcpuId}`);
+    v.start(code);
+    for (let i = 0; i < maxSteps; i++) {
+      const st = v.step();
+      if (st === STEP_IDLE) return 'idle';
+      if (st === STEP_BLOCKED) return 'blocked';
+      if (st === STEP_HALTED) return 'halted';
+    }
+    return 'steps';
   }
 
   /** Destroys a domain as the toolstack would (domctl destroydomain). */

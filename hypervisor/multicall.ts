@@ -4,7 +4,9 @@
 // (XSA-213), and a multicall inside a multicall is refused (-EINVAL).
 
 import type { Hypervisor } from './hypervisor.ts';
-import { addrOk } from './guest-access.ts';
+import { addrOk, type GuestAccess } from './guest-access.ts';
+import { ContextSwitch } from './arch/cpu.ts';
+import { REG_RAX } from './public/vcpu.ts';
 import { EFAULT, EINVAL, ENOSYS } from './public/errno.ts';
 import { HYPERVISOR_iret, MULTICALL_ENTRY } from './public/xen.ts';
 import { USER_CPL, addOffset, type Vcpu } from './vcpu.ts';
@@ -12,6 +14,10 @@ import { USER_CPL, addOffset, type Vcpu } from './vcpu.ts';
 const ENTRY_WORDS = MULTICALL_ENTRY.size / 4;
 const RESULT_OFF = MULTICALL_ENTRY.fields.result.offset;
 const ARGS_WORD = MULTICALL_ENTRY.fields.args.offset / 4;
+
+function writeResult(ga: GuestAccess, v: Vcpu, lo: number, hi: number, rc: number): boolean {
+  return ga.write64(v, lo, hi, rc >>> 0, rc < 0 ? 0xffffffff : Math.floor(rc / 4294967296) >>> 0);
+}
 
 export class Multicall {
   private readonly args = new Uint32Array(12);
@@ -39,11 +45,18 @@ export class Multicall {
       const opLo = w[0];
       const opHi = w[1];
       for (let k = 0; k < 12; k++) this.args[k] = w[ARGS_WORD + k];
-      const rc = opHi === 0 && this.hv.table.has(opLo) ? this.hv.table.dispatch(v, opLo, this.args) : -ENOSYS;
-      const exit = opHi === 0 && opLo === HYPERVISOR_iret;
       const [rlo, rhi] = addOffset(lo, hi, RESULT_OFF);
-      const written = ga.write64(v, rlo, rhi, rc >>> 0, rc < 0 ? 0xffffffff : Math.floor(rc / 4294967296) >>> 0);
-      if (exit) return rc;
+      let rc: number;
+      try {
+        rc = opHi === 0 && this.hv.table.has(opLo) ? this.hv.table.dispatch(v, opLo, this.args) : -ENOSYS;
+      } catch (e) {
+        // iret succeeded: its result (the restored RAX) goes into its entry, and the
+        // batch ends with control at the frame iret popped.
+        if (e instanceof ContextSwitch) writeResult(ga, v, rlo, rhi, v.regs[REG_RAX]);
+        throw e;
+      }
+      const written = writeResult(ga, v, rlo, rhi, rc);
+      if (opHi === 0 && opLo === HYPERVISOR_iret) return rc;
       if (!written) return -EFAULT;
       if (!v.domain.isAlive || v.cpl === USER_CPL) return 0;
       [lo, hi] = addOffset(lo, hi, MULTICALL_ENTRY.size);

@@ -35,6 +35,8 @@ export class Tlb {
   readonly mfn = new Float64Array(TLB_ENTRIES);
   readonly perm = new Uint8Array(TLB_ENTRIES);
   flushes = 0;
+  /** Entries filled by page walks (TLB misses that succeeded). */
+  fills = 0;
   /** Clock tick of the last full flush. */
   flushedAt = 0;
 
@@ -56,6 +58,7 @@ export class Tlb {
 
   fill(lo: number, vpn: number, mfn: number, perm: number): void {
     const slot = (lo >>> 12) & TLB_MASK;
+    this.fills++;
     this.vpn[slot] = vpn;
     this.mfn[slot] = mfn;
     this.perm[slot] = perm;

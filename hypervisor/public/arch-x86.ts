@@ -113,3 +113,49 @@ export const XEN_ARCH_DOMAINCONFIG = struct('struct xen_arch_domainconfig', 8, {
   emulation_flags: [0, 4],
   misc_flags: [4, 4],
 });
+
+// arch-x86/xen.h: trap_info.flags.
+/** Bits 1:0: the lowest ring allowed to `int n` this vector (0 = nobody). */
+export const TI_DPL_MASK = 3;
+/** Bit 2: entering masks events, like an interrupt gate clearing IF. */
+export const TI_IF = 4;
+
+// arch-x86/xen.h and xen-x86_64.h: vcpu_guest_context.flags.
+export const VGCF_i387_valid = 1 << 0;
+export const VGCF_in_kernel = 1 << 2;
+export const VGCF_failsafe_disables_events = 1 << 3;
+export const VGCF_syscall_disables_events = 1 << 4;
+export const VGCF_online = 1 << 5;
+/** iret_context.flags: return as from a syscall (RCX and R11 are not restored). */
+export const VGCF_in_syscall = 1 << 8;
+
+/** arch-x86/xen-x86_64.h: struct cpu_user_regs (x86-64). */
+export const CPU_USER_REGS = struct('struct cpu_user_regs', 200, {
+  r15: [0, 8], r14: [8, 8], r13: [16, 8], r12: [24, 8], rbp: [32, 8], rbx: [40, 8], r11: [48, 8], r10: [56, 8],
+  r9: [64, 8], r8: [72, 8], rax: [80, 8], rcx: [88, 8], rdx: [96, 8], rsi: [104, 8], rdi: [112, 8],
+  error_code: [120, 4], entry_vector: [124, 4], rip: [128, 8], cs: [136, 2], saved_upcall_mask: [140, 1],
+  rflags: [144, 8], rsp: [152, 8], ss: [160, 2], es: [168, 2], ds: [176, 2], fs: [184, 2], gs: [192, 2],
+});
+
+/** arch-x86/xen.h: struct vcpu_guest_context (x86-64), the argument of VCPUOP_initialise. */
+export const VCPU_GUEST_CONTEXT = struct('struct vcpu_guest_context', 5168, {
+  fpu_ctxt: [0, 512],
+  flags: [512, 8],
+  user_regs: [520, 200],
+  trap_ctxt: [720, 4096],
+  ldt_base: [4816, 8],
+  ldt_ents: [4824, 8],
+  gdt_frames: [4832, 128],
+  gdt_ents: [4960, 8],
+  kernel_ss: [4968, 8],
+  kernel_sp: [4976, 8],
+  ctrlreg: [4984, 64],
+  debugreg: [5048, 64],
+  event_callback_eip: [5112, 8],
+  failsafe_callback_eip: [5120, 8],
+  syscall_callback_eip: [5128, 8],
+  vm_assist: [5136, 8],
+  fs_base: [5144, 8],
+  gs_base_kernel: [5152, 8],
+  gs_base_user: [5160, 8],
+});

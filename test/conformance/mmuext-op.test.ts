@@ -12,7 +12,7 @@ import {
   EACCES, EBUSY, EFAULT, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH,
 } from '../../hypervisor/public/errno.ts';
 import * as X from '../../hypervisor/public/xen.ts';
-import { GuestTrap, TRAP_page_fault, VcpuHalted } from '../../hypervisor/public/vcpu.ts';
+import { GuestTrap, TRAP_page_fault } from '../../hypervisor/public/vcpu.ts';
 import {
   PGT_l1_page_table, PGT_l2_page_table, PGT_l3_page_table, PGT_l4_page_table, PGT_pinned, PGT_validated,
   PGT_writable_page,
@@ -337,12 +337,12 @@ describe('mmuext_op', () => {
       expect(s.typeCount).to.equal(1);
       // The kernel base has nothing at VA 0.
       expectFault(g, 16);
-      g.v.enterUserMode();
-      expect(g.v.cpl).to.equal(3);
-      expect(g.v.load32(16)).to.equal(0x0a0b0c0d);
+      expect(g.asUser(0x800, (u) => [u.cpl, u.load32(16)])).to.deep.equal([3, 0x0a0b0c0d]);
       // The user L4 does not map the kernel's direct map: a user, not-present fault.
-      const trap = expectFault(g, g.buf);
-      expect(trap.errorCode).to.equal(4);
+      expect(g.asUser(0x800, (u) => u.load32(g.buf))).to.equal(undefined);
+      expect(g.userTrap?.vector).to.equal(TRAP_page_fault);
+      expect(g.userTrap?.errorCode).to.equal(4);
+      expect(g.v.cpl).to.equal(1);
     });
 
     it('NEW_USER_BASEPTR with mfn 0 clears the user base and drops its references', () => {
@@ -361,7 +361,8 @@ describe('mmuext_op', () => {
       expect(mmuUpdate(g.v, g.buf, [[ptePtr(g.bootL1For(l4.pfn), l4.pfn % 512), pte(l4.mfn, PTE_P | PTE_RW)]]).rc)
         .to.equal(0);
       // And with no user base, returning to user mode crashes the domain.
-      expect(() => g.v.enterUserMode()).to.throw(VcpuHalted);
+      expect(() => g.asUser(0x800, () => 0)).to.throw();
+      expect(t.m.domain(g.domid)?.state).to.equal('crashed');
     });
 
     it('NEW_USER_BASEPTR of the current user base is a no-op returning 0', () => {

@@ -271,10 +271,11 @@ describe('writable page tables (ptwr)', () => {
     const val = pte(s.data.mfn, PTE_P);
     g.v.store64(s.entryVa, val.lo, val.hi);
     expect(entry(t, s.l1.mfn, s.idx).lo >>> 12).to.equal(s.data.mfn);
-    g.v.enterUserMode();
     const userVa = 0x1000 + (s.idx + 1) * 8;
-    expect(g.v.load32(userVa)).to.equal(0); // readable from user mode
-    const trap = pageFault(() => g.v.store64(userVa, val.lo, val.hi));
+    expect(g.asUser(0x1800, (u) => u.load32(userVa))).to.equal(0); // readable from user mode
+    g.asUser(0x1800, (u) => u.store64(userVa, val.lo, val.hi));
+    const trap = g.userTrap!;
+    expect(trap.vector).to.equal(TRAP_page_fault);
     expect(trap.errorCode).to.equal(PF_PRESENT_WRITE_USER);
     expect(trap.address).to.equal(userVa);
     expect(entry(t, s.l1.mfn, s.idx + 1)).to.deep.equal({ lo: 0, hi: 0 });

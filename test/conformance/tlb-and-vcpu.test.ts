@@ -12,7 +12,7 @@ import * as M from '../../hypervisor/public/memory.ts';
 import { GuestTrap, TRAP_gp_fault, VcpuHalted, type GuestVcpu } from '../../hypervisor/public/vcpu.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 import { Machine } from '../../hypervisor/index.ts';
-import { GuestKernel } from '../support/fixture.ts';
+import { bootKernel } from '../support/fixture.ts';
 
 /** Writes a xen_memory_reservation at `at` for `n` extents listed at `list` (0: none). */
 function reservation(v: GuestVcpu, at: number, list: number, n: number, domid: number): void {
@@ -83,7 +83,7 @@ describe('TLB and vCPU safety', () => {
 
   it('a vCPU that was never brought up cannot run', () => {
     const m = new Machine({ memoryMb: 32 });
-    const k = new GuestKernel(m.createGuest({ memoryMb: 4, maxVcpus: 2 }));
+    const k = bootKernel(m, false, { memoryMb: 4, maxVcpus: 2 });
     const v1 = k.handle.vcpus[1];
     expect(() => v1.load32(k.buf)).to.throw(VcpuHalted);
     expect(() => v1.hypercall(X.HYPERVISOR_xen_version, 0, 0)).to.throw(VcpuHalted);

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { Machine } from '../../hypervisor/index.ts';
-import { GuestKernel } from '../support/fixture.ts';
+import { GuestKernel, bootKernel } from '../support/fixture.ts';
 import { mmuUpdate, mmuextOp, pte, ptePtr, updateVaMapping, type U64 } from '../../guests/lib/xen-calls.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 import { GuestTrap, VcpuHalted } from '../../hypervisor/public/vcpu.ts';
@@ -146,9 +146,9 @@ describe('property: hostile MM hypercalls from several domains', () => {
           const m = new Machine({ memoryMb: 32 });
           const freeAtBoot = m.freeFrames;
           const ks = [
-            new GuestKernel(m.bootDom0({ pages: 1024 })),
-            new GuestKernel(m.createGuest({ pages: 1024 })),
-            new GuestKernel(m.createGuest({ pages: 1024 })),
+            bootKernel(m, true, { pages: 1024 }),
+            bootKernel(m, false, { pages: 1024 }),
+            bootKernel(m, false, { pages: 1024 }),
           ];
           if (wpt) for (const k of ks) k.v.hypercall(X.HYPERVISOR_vm_assist, X.VMASST_CMD_enable, X.VMASST_TYPE_writable_pagetables);
           const pool = framePool(m, ks);

@@ -48,6 +48,8 @@ const NOT_PUBLIC: Record<string, string> = {
   L4_SLOT_XEN: "Xen's asm/config.h",
   L4_SLOT_DIRECTMAP: "Xen's asm/config.h",
   RO_MPT_VIRT_START: "Xen's asm/config.h",
+  TI_DPL_MASK: 'the bits TI_GET_DPL reads (arch-x86/xen.h)',
+  TI_IF: 'the bit TI_GET_IF reads (arch-x86/xen.h)',
 };
 
 // Header macro families we mirror completely: [names, exceptions].

@@ -1,13 +1,37 @@
 // A booted machine for tests: Dom0 and guests built by the hypervisor's builder, each
-// with a "kernel" context that drives its vCPU exactly as guest code would.
+// with a "kernel" context that drives its vCPU exactly as guest code would. Each test
+// kernel registers page-fault, #GP, #UD and int 0x80 handlers: a fault in kernel mode
+// surfaces as a GuestTrap thrown into the test (a fixup), one in user mode ends the
+// user code run by asUser().
 
 import { expect } from 'chai';
-import { Machine, type GuestHandle, type MachineConfig } from '../../hypervisor/index.ts';
-import type { GuestVcpu } from '../../hypervisor/public/vcpu.ts';
+import { Machine, type GuestHandle, type GuestOptions, type MachineConfig } from '../../hypervisor/index.ts';
 import {
-  PTE_A, PTE_P, PTE_RW, PTE_US, mmuUpdate, pfnToMfn, pfnToVa, pinTable, pte, ptePtr, readStartInfo, type StartInfo,
-  type U64,
+  GuestTrap, REG_RSP, TRAP_gp_fault, TRAP_invalid_op, TRAP_page_fault, type GuestCode, type GuestVcpu,
+} from '../../hypervisor/public/vcpu.ts';
+import {
+  PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US, mmuUpdate, pfnToMfn, pfnToVa, pinTable, pte, ptePtr, readStartInfo,
+  updateVaMapping, type StartInfo, type U64,
 } from '../../guests/lib/xen-calls.ts';
+import { readBounceFrame, setTrapTable, stackSwitch, xenIret } from '../../guests/lib/xen-traps.ts';
+
+/** Where the test kernels' handlers live: spare bytes of the start_info page (pfn 0). */
+const HANDLER_PF = pfnToVa(0) + 0xc00;
+const HANDLER_GP = pfnToVa(0) + 0xc10;
+const HANDLER_UD = pfnToVa(0) + 0xc20;
+const HANDLER_INT80 = pfnToVa(0) + 0xc30;
+
+/** A test kernel's image: its handlers, plus user code that asUser() adds. */
+function testImage(): { text: Map<number, GuestCode> } {
+  return { text: new Map() };
+}
+
+/** Builds Dom0 or a guest on `m` and boots a test kernel on it. */
+export function bootKernel(m: Machine, dom0: boolean, opts: GuestOptions): GuestKernel {
+  const image = testImage();
+  const h = dom0 ? m.bootDom0({ ...opts, image }) : m.createGuest({ ...opts, image });
+  return new GuestKernel(h, m, image.text);
+}
 
 /** A guest as its kernel sees itself: vCPU, start_info, and free pages to use. */
 export class GuestKernel {
@@ -16,12 +40,82 @@ export class GuestKernel {
   private nextFree: number;
   /** A page for hypercall argument structs. */
   readonly buf: number;
+  /** Where shared_info is mapped. */
+  readonly sharedInfoVa: number;
+  /** The fault that ended the last asUser() run, if one did. */
+  userTrap: GuestTrap | null = null;
 
-  constructor(readonly handle: GuestHandle) {
+  constructor(readonly handle: GuestHandle, private readonly m: Machine,
+    private readonly text: Map<number, GuestCode>) {
     this.v = handle.vcpus[0];
     this.si = readStartInfo(this.v, handle.startInfoVa);
     this.nextFree = handle.firstFreePfn;
     this.buf = pfnToVa(this.allocPfn());
+    this.sharedInfoVa = pfnToVa(this.allocPfn());
+    const siMfn = Math.floor(this.si.sharedInfoMaddr / 4096);
+    expect(updateVaMapping(this.v, this.sharedInfoVa, pte(siMfn, PTE_P | PTE_RW | PTE_A | PTE_D), 0)).to.equal(0);
+    this.installHandlers();
+  }
+
+  private installHandlers(): void {
+    const fault = (vector: number, hasEc: boolean): GuestCode => {
+      const k = this;
+      return function* (cpu) {
+        const f = readBounceFrame(cpu, hasEc);
+        const cr2 = vector === TRAP_page_fault ? k.readCr2(cpu) : 0;
+        const trap = new GuestTrap(vector, hasEc ? f.errorCode : 0, cr2);
+        if (!f.fromUser) throw trap; // a kernel fault: unwind into the test
+        k.userTrap = trap; // a user fault: returning stops the vCPU
+      };
+    };
+    this.text.set(HANDLER_PF, fault(TRAP_page_fault, true));
+    this.text.set(HANDLER_GP, fault(TRAP_gp_fault, true));
+    this.text.set(HANDLER_UD, fault(TRAP_invalid_op, false));
+    this.text.set(HANDLER_INT80, function* () { /* the user code is done: stop */ });
+    expect(setTrapTable(this.v, this.buf, [
+      { vector: TRAP_page_fault, dpl: 0, address: HANDLER_PF },
+      { vector: TRAP_gp_fault, dpl: 0, address: HANDLER_GP },
+      { vector: TRAP_invalid_op, dpl: 0, address: HANDLER_UD },
+      { vector: 0x80, dpl: 3, address: HANDLER_INT80 },
+    ])).to.equal(0);
+    expect(stackSwitch(this.v, this.handle.stackTop)).to.equal(0);
+  }
+
+  /** Puts code at a virtual address of this kernel's image. */
+  define(va: number, code: GuestCode): void {
+    this.text.set(va, code);
+  }
+
+  /** Runs `code` on vCPU 0 in kernel mode until it stops (see Machine.exec). */
+  exec(code: GuestCode): string {
+    return this.m.exec(this.domid, 0, code);
+  }
+
+  /** vcpu_info.arch.cr2, where Xen puts a page fault's address. */
+  private readCr2(cpu: GuestVcpu): number {
+    const at = this.sharedInfoVa + cpu.vcpuId * 64 + 16;
+    return (cpu.load32(at + 4) | 0) * 4294967296 + cpu.load32(at);
+  }
+
+  /**
+   * Runs `fn` as user code at user address `va` (which the current user page tables
+   * must map executable), entered by HYPERVISOR_iret. Returns fn's result, or undefined
+   * when a fault ended it (then userTrap says which).
+   */
+  asUser<T>(va: number, fn: (v: GuestVcpu) => T): T | undefined {
+    let result: T | undefined;
+    this.userTrap = null;
+    this.text.set(va, function* (cpu) {
+      result = fn(cpu);
+      yield 0x80;
+    });
+    const sp = this.handle.stackTop;
+    const rc = this.m.exec(this.domid, 0, function* (cpu) {
+      cpu.setReg(REG_RSP, sp - 256);
+      xenIret(cpu, { rip: va, user: true, rsp: 0, eventsOn: true });
+    });
+    expect(rc).to.equal('idle');
+    return result;
   }
 
   get domid(): number {
@@ -86,9 +180,9 @@ export interface TestMachine {
 /** A 64 MiB machine with Dom0 (8 MiB) and two 4 MiB guests. */
 export function bootTestMachine(cfg: MachineConfig = {}): TestMachine {
   const m = new Machine({ memoryMb: 64, ...cfg });
-  const dom0 = new GuestKernel(m.bootDom0({ memoryMb: 8 }));
-  const guest = new GuestKernel(m.createGuest({ memoryMb: 4 }));
-  const other = new GuestKernel(m.createGuest({ memoryMb: 4 }));
+  const dom0 = bootKernel(m, true, { memoryMb: 8 });
+  const guest = bootKernel(m, false, { memoryMb: 4 });
+  const other = bootKernel(m, false, { memoryMb: 4 });
   return {
     m, dom0, guest, other,
     check: () => expect(m.checkInvariants()).to.deep.equal([]),
