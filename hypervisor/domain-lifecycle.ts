@@ -58,6 +58,7 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
   hv.frames.typeCount[si] = 1;
   hv.frames.typeFlags[si] = PGT_validated;
   d.sharedInfoMfn = si;
+  hv.evtchn.initDomain(d);
   for (let i = 0; i < d.maxVcpus; i++) {
     const v = new Vcpu(d, i, hv, d.contexts);
     v.isUp = false;
@@ -74,6 +75,7 @@ export function killDomain(hv: Hypervisor, d: Domain, caller: Domain | undefined
   if (d.isDying) return 0;
   d.isDying = true;
   d.transition(DomainState.Dying);
+  hv.evtchn.destroyDomain(d);
   relinquishResources(hv, d);
   return 0;
 }

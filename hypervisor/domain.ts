@@ -7,6 +7,7 @@ import type { PageOwner } from './page-alloc.ts';
 import type { Vcpu } from './vcpu.ts';
 import { ContextTable } from './arch/contexts.ts';
 import type { GuestImage } from './public/vcpu.ts';
+import type { DomainEvtchn } from './event-channel.ts';
 import { VMASST_TYPE_m2p_strict } from './public/xen.ts';
 
 /** Life-cycle states; a domain moves only along DOMAIN_TRANSITIONS. */
@@ -56,6 +57,8 @@ export class Domain implements PageOwner {
   crashReason = '';
   /** Guest contexts suspended at a boundary, named by the tokens in their frames. */
   readonly contexts = new ContextTable();
+  /** Event-channel ports (event-channel.ts); null once destroyed. */
+  evtchn: DomainEvtchn | null = null;
   /** The kernel image the domain was built with: its code by virtual address. */
   image: GuestImage | null = null;
   /** console_io output held until a newline (Xen's pbuf). */

@@ -39,6 +39,7 @@ export function registerHypercalls(hv: Hypervisor): void {
   t.register(X.HYPERVISOR_callback_op, (v, a) => doCallbackOp(hv.ga, v, a[0], a[2], a[3]));
   const crash = (v: Vcpu, why: string): void => hv.domainCrash(v.domain, why);
   t.register(X.HYPERVISOR_iret, (v) => doIret(hv.mem, hv.ga, v, crash));
+  t.register(X.HYPERVISOR_event_channel_op, (v, a) => hv.evtchn.call(v, a[0], a[2], a[3]));
   const mc = new Multicall(hv);
   t.register(X.HYPERVISOR_multicall, (v, a) => mc.call(v, a[0], a[1], a[2]));
 }

@@ -23,6 +23,7 @@ import type { Cpu } from './arch/cpu.ts';
 import { makeCosts, type CostTable } from './arch/costs.ts';
 import { PvTraps } from './traps.ts';
 import { PvPrivOps } from './priv-op.ts';
+import { EventChannels } from './event-channel.ts';
 import { REG_RAX, TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
 
 export interface MachineConfig {
@@ -55,6 +56,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   readonly mmuext: MmuextOp;
   readonly traps: PvTraps;
   readonly privOps: PvPrivOps;
+  readonly evtchn: EventChannels;
   readonly costs: CostTable;
   readonly table: HypercallTable;
   readonly log: Logger;
@@ -107,6 +109,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     this.mmuext = new MmuextOp(this.mm, this.ga, this);
     this.traps = new PvTraps(this.mem, this.ga, (v, why) => this.domainCrash(v.domain, why));
     this.privOps = new PvPrivOps(this.mmuext, this.costs, this.log.child({ sub: 'traps' }));
+    this.evtchn = new EventChannels(this);
     this.table = new HypercallTable(this.log.child({ sub: 'hypercall' }));
     registerHypercalls(this);
   }
@@ -146,6 +149,16 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     d.transition(DomainState.Crashed);
     d.log.warn({ dom: d.domid, reason }, 'domain crashed');
   }
+
+  // ---- events -------------------------------------------------------------------
+
+  /** vcpu_kick: an upcall is pending for v; a blocked vCPU becomes runnable. */
+  vcpuKick(v: Vcpu): void {
+    v.blocked = false;
+  }
+
+  /** A port of d became pending: SCHEDOP_poll waiters on it wake. */
+  wakePollers(_d: Domain, _port: number): void {}
 
   // ---- TLBs --------------------------------------------------------------------
 
