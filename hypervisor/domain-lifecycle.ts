@@ -11,6 +11,7 @@ import type { Hypervisor } from './hypervisor.ts';
 import { EEXIST, EINVAL, ENOMEM } from './public/errno.ts';
 import { DOMID_FIRST_RESERVED } from './public/xen.ts';
 import { Vcpu } from './vcpu.ts';
+import { VcpuTimers } from './sched/core.ts';
 
 export interface DomainParams {
   /** Requested id; undefined, 0 or a reserved id lets Xen choose (Dom0 is created as 0). */
@@ -61,6 +62,7 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
   hv.evtchn.initDomain(d);
   for (let i = 0; i < d.maxVcpus; i++) {
     const v = new Vcpu(d, i, hv, d.contexts);
+    v.timers = new VcpuTimers(v, hv.sched);
     v.isUp = false;
     d.vcpus.push(v);
   }
@@ -83,7 +85,12 @@ export function killDomain(hv: Hypervisor, d: Domain, caller: Domain | undefined
 function relinquishResources(hv: Hypervisor, d: Domain): void {
   const { types } = hv.mm;
   // vcpu_destroy_pagetables: the CR3 references.
-  for (const v of d.vcpus) v.reset();
+  for (const v of d.vcpus) {
+    v.reset();
+    hv.sched.timers.stop(v.timers.singleshot);
+    hv.sched.timers.stop(v.timers.periodic);
+    hv.sched.timers.stop(v.timers.poll);
+  }
   d.contexts.clear();
   for (const v of d.vcpus) {
     const kernel = v.guestTable;

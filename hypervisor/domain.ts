@@ -57,6 +57,10 @@ export class Domain implements PageOwner {
   crashReason = '';
   /** Guest contexts suspended at a boundary, named by the tokens in their frames. */
   readonly contexts = new ContextTable();
+  /** Credit scheduler parameters (XEN_DOMCTL_SCHEDOP_putinfo). */
+  readonly sched = { weight: 256, cap: 0 };
+  /** SHUTDOWN_* reason once the domain has shut down, else -1. */
+  shutdownCode = -1;
   /** Event-channel ports (event-channel.ts); null once destroyed. */
   evtchn: DomainEvtchn | null = null;
   /** The kernel image the domain was built with: its code by virtual address. */

@@ -24,6 +24,9 @@ import { makeCosts, type CostTable } from './arch/costs.ts';
 import { PvTraps } from './traps.ts';
 import { PvPrivOps } from './priv-op.ts';
 import { EventChannels } from './event-channel.ts';
+import { Scheduler } from './sched/core.ts';
+import { GuestTime } from './time.ts';
+import { VIRQ_TIMER } from './public/xen.ts';
 import { REG_RAX, TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
 
 export interface MachineConfig {
@@ -38,6 +41,10 @@ export interface MachineConfig {
   debugBuild?: boolean;
   /** Cycle costs and clock rate (defaults: DEFAULT_COSTS). */
   costs?: Partial<CostTable>;
+  /** Physical CPUs the scheduler runs vCPUs on (default 1). */
+  pcpus?: number;
+  /** Wall-clock seconds at boot (default 2026-01-01T00:00:00Z). */
+  wallclockSec?: number;
   /** Log level for the machine's pino logger (default 'silent'). */
   logLevel?: string;
   /** Where log records go (default stdout when a level is set). */
@@ -57,6 +64,8 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   readonly traps: PvTraps;
   readonly privOps: PvPrivOps;
   readonly evtchn: EventChannels;
+  readonly sched: Scheduler;
+  readonly time: GuestTime;
   readonly costs: CostTable;
   readonly table: HypercallTable;
   readonly log: Logger;
@@ -110,6 +119,8 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     this.traps = new PvTraps(this.mem, this.ga, (v, why) => this.domainCrash(v.domain, why));
     this.privOps = new PvPrivOps(this.mmuext, this.costs, this.log.child({ sub: 'traps' }));
     this.evtchn = new EventChannels(this);
+    this.time = new GuestTime(this.mem, this.costs, cfg.wallclockSec ?? 1767225600);
+    this.sched = new Scheduler(this, cfg.pcpus ?? 1);
     this.table = new HypercallTable(this.log.child({ sub: 'hypercall' }));
     registerHypercalls(this);
   }
@@ -154,11 +165,27 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
 
   /** vcpu_kick: an upcall is pending for v; a blocked vCPU becomes runnable. */
   vcpuKick(v: Vcpu): void {
-    v.blocked = false;
+    if (v.blocked) this.sched.wake(v, this.eventTime(v));
   }
 
   /** A port of d became pending: SCHEDOP_poll waiters on it wake. */
-  wakePollers(_d: Domain, _port: number): void {}
+  wakePollers(d: Domain, port: number): void {
+    for (const v of d.vcpus) {
+      const t = v.timers;
+      if (t.polling && (t.pollPorts.length === 0 || t.pollPorts.includes(port))) this.sched.wake(v, this.eventTime(v));
+    }
+  }
+
+  /** VIRQ_TIMER for v (its single-shot or periodic timer fired). */
+  sendTimerVirq(v: Vcpu): void {
+    this.evtchn.sendVcpuVirq(v, VIRQ_TIMER);
+  }
+
+  /** When an event for v happens: the time of whoever is running now, else global time. */
+  private eventTime(_v: Vcpu): number {
+    const r = this.sched.running;
+    return r ? r.nowNs() : this.clock.now;
+  }
 
   // ---- TLBs --------------------------------------------------------------------
 

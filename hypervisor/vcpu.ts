@@ -8,6 +8,9 @@ import { Cpu, type CpuHost } from './arch/cpu.ts';
 import type { ContextTable } from './arch/contexts.ts';
 import type { Domain } from './domain.ts';
 import { VcpuHalted } from './public/vcpu.ts';
+import { CreditUnit } from './sched/credit.ts';
+import type { VcpuTimers } from './sched/core.ts';
+import { RUNSTATE_offline } from './public/vcpu-op.ts';
 
 export { addHi, addLo, addOffset } from './arch/cpu.ts';
 
@@ -55,6 +58,16 @@ export class Vcpu extends Cpu {
   gsBase = 0;
   gsBaseShadow = 0;
 
+  // Scheduling: the pCPU it runs on (-1: none), when it may next run, its credit.
+  onPcpu = -1;
+  readyAt = 0;
+  readonly credit = new CreditUnit();
+  /** Its timers (single-shot, periodic, poll), made by the scheduler. */
+  timers!: VcpuTimers;
+  runstate = RUNSTATE_offline;
+  runstateEntry = 0;
+  readonly runstateTime = new Float64Array(4);
+
   /** stack_switch: the kernel stack used on entry from user mode. */
   kernelSs = 0;
   kernelSp = 0;
@@ -77,6 +90,6 @@ export class Vcpu extends Cpu {
     if (!this.domain.isAlive) {
       throw new VcpuHalted(`d${this.domain.domid}v${this.vcpuId} cannot run: domain ${this.domain.state}`);
     }
-    if (!this.isUp) throw new VcpuHalted(`d${this.domain.domid}v${this.vcpuId} is down`);
+    if (!this.initialised) throw new VcpuHalted(`d${this.domain.domid}v${this.vcpuId} was never initialised`);
   }
 }

@@ -116,7 +116,7 @@ export class CpuPort implements GuestVcpu {
   }
 
   rdtsc(): number {
-    return Math.floor(this.#c.cycles);
+    return this.#c.tsc();
   }
 
   hypercall(nr: number, a1: HypercallArg = 0, a2: HypercallArg = 0, a3: HypercallArg = 0, a4: HypercallArg = 0,

@@ -108,8 +108,11 @@ export class Cpu implements PagingContext {
   /** General registers; 64-bit values as JS numbers (sign-extended above 2^63). */
   readonly regs = new Float64Array(16);
   rflags = X86_EFLAGS_MBS | X86_EFLAGS_IF;
-  /** Cycles this CPU has executed: the time-stamp counter and the source of virtual time. */
+  /** Cycles this CPU has executed: what its steps cost in virtual time. */
   cycles = 0;
+  /** Virtual ns at which `cycleBase` cycles had been executed (set by whoever runs it). */
+  timeBase = 0;
+  cycleBase = 0;
   /** Hypercall arguments: five 64-bit registers as (lo, hi) pairs. */
   readonly args = new Uint32Array(10);
   /** Set by hlt or a blocking hypercall; cleared when an interrupt wakes the CPU. */
@@ -150,6 +153,16 @@ export class Cpu implements PagingContext {
   ) {
     this.tlb = new Tlb(host.tlbClock);
     this.port = makePort(this);
+  }
+
+  /** Virtual time now, as this CPU sees it in the middle of a step. */
+  nowNs(): number {
+    return this.timeBase + ((this.cycles - this.cycleBase) * 1000) / this.host.costs.clockMhz;
+  }
+
+  /** The time-stamp counter: cycles of virtual time at the clock rate. */
+  tsc(): number {
+    return Math.floor((this.nowNs() * this.host.costs.clockMhz) / 1000);
   }
 
   /** Whether this CPU may execute at all; throws VcpuHalted into guest code otherwise. */

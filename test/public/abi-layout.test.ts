@@ -11,6 +11,8 @@ import type { StructLayout } from '../../hypervisor/public/layout.ts';
 import * as archX86 from '../../hypervisor/public/arch-x86.ts';
 import * as callback from '../../hypervisor/public/callback.ts';
 import * as domctl from '../../hypervisor/public/domctl.ts';
+import * as sched from '../../hypervisor/public/sched.ts';
+import * as vcpuOp from '../../hypervisor/public/vcpu-op.ts';
 import * as errno from '../../hypervisor/public/errno.ts';
 import * as memory from '../../hypervisor/public/memory.ts';
 import * as version from '../../hypervisor/public/version.ts';
@@ -24,6 +26,8 @@ const MODULES: Record<string, object> = {
   'memory.ts': memory,
   'version.ts': version,
   'domctl.ts': domctl,
+  'sched.ts': sched,
+  'vcpu-op.ts': vcpuOp,
 };
 
 // Ours under another name in the headers.
@@ -124,6 +128,8 @@ const C_PRELUDE = `#define __XEN_TOOLS__ 1 /* domctl.h is for the toolstack only
 #include <xen/features.h>
 #include <xen/callback.h>
 #include <xen/domctl.h>
+#include <xen/sched.h>
+#include <xen/vcpu.h>
 
 #define NEG(x) ((x) < 0)
 #define ABS(x) (NEG(x) ? (unsigned long long)-(long long)(x) : (unsigned long long)(x))
