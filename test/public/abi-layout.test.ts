@@ -14,6 +14,7 @@ import * as domctl from '../../hypervisor/public/domctl.ts';
 import * as sched from '../../hypervisor/public/sched.ts';
 import * as vcpuOp from '../../hypervisor/public/vcpu-op.ts';
 import * as errno from '../../hypervisor/public/errno.ts';
+import * as eventChannel from '../../hypervisor/public/event-channel.ts';
 import * as memory from '../../hypervisor/public/memory.ts';
 import * as version from '../../hypervisor/public/version.ts';
 import * as xen from '../../hypervisor/public/xen.ts';
@@ -28,6 +29,7 @@ const MODULES: Record<string, object> = {
   'domctl.ts': domctl,
   'sched.ts': sched,
   'vcpu-op.ts': vcpuOp,
+  'event-channel.ts': eventChannel,
 };
 
 // Ours under another name in the headers.
