@@ -8,6 +8,7 @@ import type { Vcpu } from './vcpu.ts';
 import { ContextTable } from './arch/contexts.ts';
 import type { GuestImage } from './public/vcpu.ts';
 import type { DomainEvtchn } from './event-channel.ts';
+import type { Timer } from './sched/timer-queue.ts';
 import { VMASST_TYPE_m2p_strict } from './public/xen.ts';
 
 /** Life-cycle states; a domain moves only along DOMAIN_TRANSITIONS. */
@@ -18,6 +19,8 @@ export const DomainState = {
   Paused: 'paused',
   /** Crashed by the hypervisor (domain_crash): it never runs again. */
   Crashed: 'crashed',
+  /** Shut down by itself (SCHEDOP_shutdown) or by Dom0 (remote_shutdown): waits for the toolstack. */
+  Shutdown: 'shutdown',
   /** destroydomain started: resources are being relinquished. */
   Dying: 'dying',
   /** All resources returned; the domain id may be reused. */
@@ -27,9 +30,10 @@ export type DomainState = (typeof DomainState)[keyof typeof DomainState];
 
 /** Legal transitions, each with the reason it exists. */
 export const DOMAIN_TRANSITIONS: Readonly<Record<DomainState, Readonly<Partial<Record<DomainState, string>>>>> = {
-  running: { paused: 'pausedomain', crashed: 'domain_crash', dying: 'destroydomain' },
-  paused: { running: 'unpausedomain', crashed: 'domain_crash', dying: 'destroydomain' },
+  running: { paused: 'pausedomain', crashed: 'domain_crash', shutdown: 'domain_shutdown', dying: 'destroydomain' },
+  paused: { running: 'unpausedomain', crashed: 'domain_crash', shutdown: 'domain_shutdown', dying: 'destroydomain' },
   crashed: { dying: 'destroydomain' },
+  shutdown: { dying: 'destroydomain' },
   dying: { dead: 'last page freed' },
   dead: {},
 };
@@ -61,6 +65,8 @@ export class Domain implements PageOwner {
   readonly sched = { weight: 256, cap: 0 };
   /** SHUTDOWN_* reason once the domain has shut down, else -1. */
   shutdownCode = -1;
+  /** SCHEDOP_watchdog timers (NR_DOMAIN_WATCHDOG_TIMERS slots). */
+  readonly watchdogs: (Timer | null)[] = [null, null];
   /** Event-channel ports (event-channel.ts); null once destroyed. */
   evtchn: DomainEvtchn | null = null;
   /** The kernel image the domain was built with: its code by virtual address. */

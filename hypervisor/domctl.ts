@@ -16,8 +16,6 @@ const PV_CDF_FLAGS = C.XEN_DOMCTL_CDF_s3_integrity | C.XEN_DOMCTL_CDF_oos_off | 
   C.XEN_DOMCTL_CDF_vpmu;
 const MAX_PV_VCPUS = 128;
 const MAX_PAUSE_COUNT = 255;
-/** SHUTDOWN_crash, the shutdown code a crashed domain reports. */
-const SHUTDOWN_crash = 3;
 
 export class Domctl {
   private readonly buf = new Uint8Array(C.XEN_DOMCTL.size);
@@ -98,7 +96,10 @@ export class Domctl {
   private unpause(d: Domain): number {
     if (d.pauseCount === 0) return -EINVAL;
     d.pauseCount--;
-    if (d.pauseCount === 0 && d.state === DomainState.Paused) d.transition(DomainState.Running);
+    if (d.pauseCount === 0 && d.state === DomainState.Paused) {
+      d.transition(DomainState.Running);
+      this.hv.sched.wakeDomain(d, this.hv.clock.now);
+    }
     return 0;
   }
 
@@ -115,7 +116,9 @@ export class Domctl {
     const G = (name: string): number => F[`u.getdomaininfo.${name}` as keyof typeof F].offset;
     let flags = 0;
     if (d.isDying) flags |= C.XEN_DOMINF_dying;
-    if (d.state === DomainState.Crashed) flags |= C.XEN_DOMINF_shutdown | (SHUTDOWN_crash << C.XEN_DOMINF_shutdownshift);
+    if (d.state === DomainState.Crashed || d.state === DomainState.Shutdown) {
+      flags |= C.XEN_DOMINF_shutdown | ((d.shutdownCode & C.XEN_DOMINF_shutdownmask) << C.XEN_DOMINF_shutdownshift);
+    }
     if (d.pauseCount > 0) flags |= C.XEN_DOMINF_paused;
     const online = d.vcpus.filter((x) => x.isUp).length;
     if (d.state === DomainState.Running && online > 0) flags |= C.XEN_DOMINF_running;

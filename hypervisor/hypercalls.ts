@@ -5,6 +5,8 @@ import type { Hypervisor } from './hypervisor.ts';
 import { MmuUpdate } from './mm/mmu-update.ts';
 import { doCallbackOp, doSetCallbacks, doSetTrapTable, doStackSwitch } from './callback.ts';
 import { doIret } from './iret.ts';
+import { SchedOp } from './sched-op.ts';
+import { VcpuOp } from './vcpu-op.ts';
 import { UpdateVaMapping } from './mm/update-va-mapping.ts';
 import { doXenVersion } from './version.ts';
 import { doConsoleIo } from './console-io.ts';
@@ -40,6 +42,11 @@ export function registerHypercalls(hv: Hypervisor): void {
   const crash = (v: Vcpu, why: string): void => hv.domainCrash(v.domain, why);
   t.register(X.HYPERVISOR_iret, (v) => doIret(hv.mem, hv.ga, v, crash));
   t.register(X.HYPERVISOR_event_channel_op, (v, a) => hv.evtchn.call(v, a[0], a[2], a[3]));
+  const sched = new SchedOp(hv);
+  t.register(X.HYPERVISOR_sched_op, (v, a) => sched.call(v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_set_timer_op, (v, a) => sched.setTimerOp(v, a[0], a[1]));
+  const vcpuOp = new VcpuOp(hv);
+  t.register(X.HYPERVISOR_vcpu_op, (v, a) => vcpuOp.call(v, a[0], a[2], a[4], a[5]));
   const mc = new Multicall(hv);
   t.register(X.HYPERVISOR_multicall, (v, a) => mc.call(v, a[0], a[1], a[2]));
 }

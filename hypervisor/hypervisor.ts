@@ -26,7 +26,8 @@ import { PvPrivOps } from './priv-op.ts';
 import { EventChannels } from './event-channel.ts';
 import { Scheduler } from './sched/core.ts';
 import { GuestTime } from './time.ts';
-import { VIRQ_TIMER } from './public/xen.ts';
+import { VIRQ_DOM_EXC, VIRQ_TIMER } from './public/xen.ts';
+import { SHUTDOWN_crash } from './public/sched.ts';
 import { REG_RAX, TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
 
 export interface MachineConfig {
@@ -157,8 +158,23 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   domainCrash(d: Domain, reason: string): void {
     if (!d.isAlive) return;
     d.crashReason = reason;
+    if (d.shutdownCode < 0) d.shutdownCode = SHUTDOWN_crash;
     d.transition(DomainState.Crashed);
     d.log.warn({ dom: d.domid, reason }, 'domain crashed');
+    this.evtchn.sendGlobalVirq(VIRQ_DOM_EXC);
+  }
+
+  /**
+   * domain_shutdown: the domain stops running with `reason` (the first reason given
+   * wins) and Dom0 hears of it through VIRQ_DOM_EXC. A domain already shut down, crashed
+   * or dying is left as it is.
+   */
+  domainShutdown(d: Domain, reason: number): void {
+    if (!d.isAlive) return;
+    if (d.shutdownCode < 0) d.shutdownCode = reason & 0xff;
+    d.transition(DomainState.Shutdown);
+    d.log.info({ dom: d.domid, reason: d.shutdownCode }, 'domain shut down');
+    this.evtchn.sendGlobalVirq(VIRQ_DOM_EXC);
   }
 
   // ---- events -------------------------------------------------------------------

@@ -62,10 +62,14 @@ export class Machine {
     }
     d.pauseCount = 0;
     d.transition(DomainState.Running);
+    this.hv.time.updateWallclock(d);
     if (opts.image) {
       d.image = opts.image;
       const entry = opts.image.entry;
-      if (entry !== undefined) d.vcpus[0].startAt(lo32(entry), hi32(entry));
+      if (entry !== undefined) {
+        d.vcpus[0].startAt(lo32(entry), hi32(entry));
+        this.hv.sched.wakeDomain(d, this.hv.clock.now);
+      }
     }
     return { ...layout, domid: d.domid, vcpus: d.vcpus.map((v) => v.port) };
   }
@@ -86,6 +90,19 @@ export class Machine {
       if (st === STEP_HALTED) return 'halted';
     }
     return 'steps';
+  }
+
+  /**
+   * Runs the machine (every domain's vCPUs on the physical CPUs) for `ns` of virtual
+   * time, or until nothing is left that could happen.
+   */
+  run(ns: number): void {
+    this.hv.sched.run(this.hv.clock.now + ns);
+  }
+
+  /** Virtual time now, in ns. */
+  get now(): number {
+    return this.hv.clock.now;
   }
 
   /** Destroys a domain as the toolstack would (domctl destroydomain). */

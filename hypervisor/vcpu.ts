@@ -58,6 +58,8 @@ export class Vcpu extends Cpu {
   gsBase = 0;
   gsBaseShadow = 0;
 
+  /** SCHEDOP_yield: give up the pCPU at the next boundary. */
+  yieldPending = false;
   // Scheduling: the pCPU it runs on (-1: none), when it may next run, its credit.
   onPcpu = -1;
   readyAt = 0;

@@ -133,7 +133,7 @@ export class Scheduler {
       if (t >= until) return;
       if (p.current) {
         const ranFor = t - p.dispatchedAt;
-        const preempt = t >= p.sliceEnd ||
+        const preempt = t >= p.sliceEnd || p.current.yieldPending ||
           (p.needResched && ranFor >= RATELIMIT_NS && this.policy.bestWaiting() < p.current.credit.pri);
         if (preempt) this.deschedule(p, true);
       }
@@ -196,6 +196,7 @@ export class Scheduler {
 
   private deschedule(p: Pcpu, requeue: boolean): void {
     const v = p.current!;
+    v.yieldPending = false;
     p.current = null;
     p.last = v;
     v.onPcpu = -1;
