@@ -130,7 +130,7 @@ export class CreditPolicy {
       const perUnit = Math.ceil(fair / active);
       for (const v of d.vcpus) {
         const u = v.credit;
-        if (!u.active) continue;
+        if (!isActive(v)) continue;
         const oldPri = u.pri;
         u.credit += perUnit;
         if (u.credit > CREDITS_PER_TSLICE) u.credit = CREDITS_PER_TSLICE;
@@ -144,8 +144,14 @@ export class CreditPolicy {
   }
 }
 
+/** Active: ran this period, or is waiting to run (queued, running, or parked by its cap). */
+function isActive(v: Vcpu): boolean {
+  const u = v.credit;
+  return u.active || u.queued || u.parked || v.onPcpu >= 0;
+}
+
 function activeUnits(d: Domain): number {
   let n = 0;
-  for (const v of d.vcpus) if (v.credit.active) n++;
+  for (const v of d.vcpus) if (isActive(v)) n++;
   return n;
 }
