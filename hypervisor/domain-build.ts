@@ -5,14 +5,14 @@
 
 import { PGT_l4_page_table, PGT_pinned } from './arch/frame-table.ts';
 import { PAGE_SIZE } from './arch/memory.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, hi32, lo32, pteHiAddr, pteLo } from './arch/pte.ts';
+import { hi32, lo32 } from './arch/pte.ts';
+import { KERNEL_VIRT_BASE, bootMapLayout, bootVa, writeBootMap } from './arch/boot-map.ts';
 import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { START_INFO, SIF_INITDOMAIN, SIF_PRIVILEGED } from './public/xen.ts';
 import { REG_RSI, REG_RSP } from './public/vcpu.ts';
 
-/** Where the bootstrap mapping starts: Linux's direct map, 0xFFFF880000000000 (L4 slot 272). */
-export const KERNEL_VIRT_BASE = -0x780000000000;
+export { KERNEL_VIRT_BASE };
 
 export interface BootLayout {
   /** VA of start_info (passed to the kernel in rsi). */
@@ -31,15 +31,9 @@ const SI = START_INFO.fields;
  * saying why it could not (no memory).
  */
 export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdline = ''): BootLayout | string {
-  const p2mPages = Math.ceil((nrPages * 8) / PAGE_SIZE);
-  const nrL1 = Math.ceil(nrPages / 512);
-  const nrL2 = Math.ceil(nrL1 / 512);
-  const nrL3 = Math.ceil(nrL2 / 512);
-  const ptPfn = 1 + p2mPages;
-  const nrPt = 1 + nrL3 + nrL2 + nrL1;
-  if (nrL3 > 1) return 'a boot image is limited to 512 GiB';
-  const stackPfn = ptPfn + nrPt;
-  if (stackPfn + 1 > nrPages) return `${nrPages} pages cannot hold the boot image (${stackPfn + 1} needed)`;
+  const l = bootMapLayout(nrPages);
+  if (typeof l === 'string') return l;
+  const { ptPfn, nrPt, stackPfn } = l;
   d.maxPages = Math.max(d.maxPages, nrPages);
   const mfns = new Float64Array(nrPages);
   for (let pfn = 0; pfn < nrPages; pfn++) {
@@ -54,29 +48,8 @@ export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdlin
     mem.write32(mfn, off, lo >>> 0);
     mem.write32(mfn, off + 4, hi >>> 0);
   };
-  // P2M list: one u64 MFN per PFN.
-  for (let pfn = 0; pfn < nrPages; pfn++) {
-    const at = pfn * 8;
-    put64(mfns[1 + Math.floor(at / PAGE_SIZE)], at % PAGE_SIZE, mfns[pfn], 0);
-  }
-  // Page tables: L4 at ptPfn, then L3, L2s, L1s.
+  writeBootMap(mem, mfns, l, true);
   const l4 = mfns[ptPfn];
-  const l3 = mfns[ptPfn + 1];
-  const l2Base = ptPfn + 1 + nrL3;
-  const l1Base = l2Base + nrL2;
-  const tableFlags = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
-  put64(l4, 272 * 8, pteLo(l3, tableFlags), pteHiAddr(l3));
-  for (let i = 0; i < nrL2; i++) put64(l3, i * 8, pteLo(mfns[l2Base + i], tableFlags), pteHiAddr(mfns[l2Base + i]));
-  for (let i = 0; i < nrL1; i++) {
-    const l2 = mfns[l2Base + Math.floor(i / 512)];
-    put64(l2, (i % 512) * 8, pteLo(mfns[l1Base + i], tableFlags), pteHiAddr(mfns[l1Base + i]));
-  }
-  for (let pfn = 0; pfn < nrPages; pfn++) {
-    const isPt = pfn >= ptPfn && pfn < ptPfn + nrPt;
-    const flags = isPt ? _PAGE_PRESENT | _PAGE_ACCESSED : _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY;
-    const l1 = mfns[l1Base + Math.floor(pfn / 512)];
-    put64(l1, (pfn % 512) * 8, pteLo(mfns[pfn], flags), pteHiAddr(mfns[pfn]));
-  }
   // Pin the L4 (validating the whole tree) and load it as vCPU 0's kernel base.
   const { types, tables } = hv.mm;
   const rc = types.getPageAndType(l4, PGT_l4_page_table, d);
@@ -90,7 +63,7 @@ export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdlin
   v0.reloadCr3();
   // start_info.
   const si = mfns[0];
-  const va = (pfn: number): number => KERNEL_VIRT_BASE + pfn * PAGE_SIZE;
+  const va = bootVa;
   const putVa = (off: number, pfn: number): void => put64(si, off, lo32(va(pfn)), hi32(va(pfn)));
   const magic = 'xen-3.0-x86_64';
   for (let i = 0; i < magic.length; i++) mem.write8(si, SI.magic.offset + i, magic.charCodeAt(i));

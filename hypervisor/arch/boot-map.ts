@@ -1,0 +1,79 @@
+// The initial address space a boot loader hands a kernel: every page of its memory
+// mapped at KERNEL_VIRT_BASE (Linux's direct map, L4 slot 272) by a 4-level tree that
+// sits in that memory after start_info and the P2M list. Layer: hypervisor/arch. Xen's
+// domain builder maps the page-table pages read-only (they will be validated); the
+// bare machine's loader maps everything writable.
+
+import { PAGE_SIZE, type MachineMemory } from './memory.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pteHiAddr, pteLo } from './pte.ts';
+
+/** Where the boot mapping starts: 0xFFFF880000000000 (L4 slot 272), as a signed number. */
+export const KERNEL_VIRT_BASE = -0x780000000000;
+export const KERNEL_L4_SLOT = 272;
+
+/** Where each part of the boot image lies, in PFNs. */
+export interface BootMapLayout {
+  /** start_info at PFN 0, the P2M list from PFN 1. */
+  readonly p2mPages: number;
+  readonly ptPfn: number;
+  readonly nrPt: number;
+  readonly nrL1: number;
+  readonly nrL2: number;
+  readonly nrL3: number;
+  /** One page of boot stack after the tables. */
+  readonly stackPfn: number;
+}
+
+/** The layout for nrPages of memory, or a reason it cannot hold one. */
+export function bootMapLayout(nrPages: number): BootMapLayout | string {
+  const p2mPages = Math.ceil((nrPages * 8) / PAGE_SIZE);
+  const nrL1 = Math.ceil(nrPages / 512);
+  const nrL2 = Math.ceil(nrL1 / 512);
+  const nrL3 = Math.ceil(nrL2 / 512);
+  const ptPfn = 1 + p2mPages;
+  const nrPt = 1 + nrL3 + nrL2 + nrL1;
+  if (nrL3 > 1) return 'a boot image is limited to 512 GiB';
+  const stackPfn = ptPfn + nrPt;
+  if (stackPfn + 1 > nrPages) return `${nrPages} pages cannot hold the boot image (${stackPfn + 1} needed)`;
+  return { p2mPages, ptPfn, nrPt, nrL1, nrL2, nrL3, stackPfn };
+}
+
+/**
+ * Writes the P2M list and the page tables for memory whose PFN p is machine frame
+ * mfns[p]. Page-table pages are mapped read-only when `roTables` is set.
+ */
+export function writeBootMap(mem: MachineMemory, mfns: Float64Array, l: BootMapLayout, roTables: boolean): void {
+  const nrPages = mfns.length;
+  const put64 = (mfn: number, off: number, lo: number, hi: number): void => {
+    mem.write32(mfn, off, lo >>> 0);
+    mem.write32(mfn, off + 4, hi >>> 0);
+  };
+  for (let pfn = 0; pfn < nrPages; pfn++) {
+    const at = pfn * 8;
+    put64(mfns[1 + Math.floor(at / PAGE_SIZE)], at % PAGE_SIZE, mfns[pfn], 0);
+  }
+  const l4 = mfns[l.ptPfn];
+  const l3 = mfns[l.ptPfn + 1];
+  const l2Base = l.ptPfn + 1 + l.nrL3;
+  const l1Base = l2Base + l.nrL2;
+  const tableFlags = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
+  put64(l4, KERNEL_L4_SLOT * 8, pteLo(l3, tableFlags), pteHiAddr(l3));
+  for (let i = 0; i < l.nrL2; i++) put64(l3, i * 8, pteLo(mfns[l2Base + i], tableFlags), pteHiAddr(mfns[l2Base + i]));
+  for (let i = 0; i < l.nrL1; i++) {
+    const l2 = mfns[l2Base + Math.floor(i / 512)];
+    put64(l2, (i % 512) * 8, pteLo(mfns[l1Base + i], tableFlags), pteHiAddr(mfns[l1Base + i]));
+  }
+  for (let pfn = 0; pfn < nrPages; pfn++) {
+    const isPt = pfn >= l.ptPfn && pfn < l.ptPfn + l.nrPt;
+    const flags = isPt && roTables
+      ? _PAGE_PRESENT | _PAGE_ACCESSED
+      : _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY;
+    const l1 = mfns[l1Base + Math.floor(pfn / 512)];
+    put64(l1, (pfn % 512) * 8, pteLo(mfns[pfn], flags), pteHiAddr(mfns[pfn]));
+  }
+}
+
+/** The boot-mapping VA of PFN `pfn`. */
+export function bootVa(pfn: number): number {
+  return KERNEL_VIRT_BASE + pfn * PAGE_SIZE;
+}
