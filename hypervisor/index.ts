@@ -13,6 +13,7 @@ import { STEP_BLOCKED, STEP_HALTED, STEP_IDLE } from './arch/cpu.ts';
 import { hi32, lo32 } from './arch/pte.ts';
 
 export { Hypervisor, KERNEL_VIRT_BASE, type MachineConfig };
+export { BareMachine, type BareMachineConfig } from './arch/bare-machine.ts';
 
 /** What the host gets back for a built domain: its id and its vCPUs' guest-facing ports. */
 export interface GuestHandle extends BootLayout {

@@ -12,13 +12,14 @@ import {
   type CpuHost,
 } from './cpu.ts';
 import { CpuPort } from './cpu-port.ts';
+import { bootMapLayout, bootVa, writeBootMap, writeStartInfo } from './boot-map.ts';
 import { FrameTable } from './frame-table.ts';
 import { MachineMemory, PAGE_SIZE } from './memory.ts';
 import { GATE_DPL_DENIED, GATE_FAILED, GATE_INTERRUPT, deliverViaIdt } from './native-frames.ts';
 import { PageWalker } from './paging.ts';
 import { hi32, lo32, s64 } from './pte.ts';
 import { TlbClock } from './tlb.ts';
-import { REG_RAX, TRAP_gp_fault, TRAP_invalid_op, X86_EFLAGS_IF, type GuestCode, type GuestImage } from '../public/vcpu.ts';
+import { REG_RAX, REG_RSI, REG_RSP, TRAP_gp_fault, TRAP_invalid_op, X86_EFLAGS_IF, type GuestCode, type GuestImage } from '../public/vcpu.ts';
 
 // Devices, at their PC addresses.
 export const COM1_PORT = 0x3f8;
@@ -186,10 +187,27 @@ export class BareMachine implements CpuHost {
 
   // ---- running --------------------------------------------------------------------
 
-  /** Loads a kernel image and starts the CPU at its entry. */
-  load(image: GuestImage): void {
+  /**
+   * The boot loader: maps all memory at KERNEL_VIRT_BASE (frame n is PFN n), writes a
+   * start_info like Xen's (magic "native-x86_64", no shared_info) and starts the CPU at
+   * the image's entry with RSI = start_info and RSP = a boot stack. Returns the layout.
+   */
+  boot(image: GuestImage, cmdline = ''): { startInfoVa: number; firstFreePfn: number; stackTop: number } {
+    const nrPages = this.mem.nrFrames;
+    const l = bootMapLayout(nrPages);
+    if (typeof l === 'string') throw new Error(`cannot boot: ${l}`);
+    const mfns = new Float64Array(nrPages);
+    for (let i = 0; i < nrPages; i++) mfns[i] = i;
+    writeBootMap(this.mem, mfns, l, false);
+    writeStartInfo(this.mem, 0, nrPages, l, { magic: 'native-x86_64', sharedInfoMaddr: 0, flags: 0, cmdline });
+    const cpu = this.cpu;
+    cpu.loadCr3(l.ptPfn);
+    const stackTop = bootVa(l.stackPfn + 1);
+    cpu.regs[REG_RSI] = bootVa(0);
+    cpu.regs[REG_RSP] = stackTop;
     this.image = image;
-    if (image.entry !== undefined) this.cpu.startAt(lo32(image.entry), hi32(image.entry));
+    if (image.entry !== undefined) cpu.startAt(lo32(image.entry), hi32(image.entry));
+    return { startInfoVa: bootVa(0), firstFreePfn: l.stackPfn + 1, stackTop };
   }
 
   /** Runs for `ns` of virtual time, or until the CPU halts for good. */

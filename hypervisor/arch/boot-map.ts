@@ -5,7 +5,10 @@
 // bare machine's loader maps everything writable.
 
 import { PAGE_SIZE, type MachineMemory } from './memory.ts';
-import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pteHiAddr, pteLo } from './pte.ts';
+import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, hi32, lo32, pteHiAddr, pteLo } from './pte.ts';
+import { START_INFO } from '../public/xen.ts';
+
+const SI = START_INFO.fields;
 
 /** Where the boot mapping starts: 0xFFFF880000000000 (L4 slot 272), as a signed number. */
 export const KERNEL_VIRT_BASE = -0x780000000000;
@@ -76,4 +79,34 @@ export function writeBootMap(mem: MachineMemory, mfns: Float64Array, l: BootMapL
 /** The boot-mapping VA of PFN `pfn`. */
 export function bootVa(pfn: number): number {
   return KERNEL_VIRT_BASE + pfn * PAGE_SIZE;
+}
+
+/** What start_info tells the kernel beyond the layout. */
+export interface StartInfoFields {
+  magic: string;
+  sharedInfoMaddr: number;
+  flags: number;
+  cmdline: string;
+}
+
+/**
+ * Writes start_info at machine frame `si`: magic, nr_pages, shared_info, flags, the
+ * boot tables' VA and count, the P2M list's VA and the command line.
+ */
+export function writeStartInfo(mem: MachineMemory, si: number, nrPages: number, l: BootMapLayout,
+  f: StartInfoFields): void {
+  const put64 = (off: number, v: number): void => {
+    mem.write32(si, off, lo32(v));
+    mem.write32(si, off + 4, hi32(v));
+  };
+  for (let i = 0; i < f.magic.length; i++) mem.write8(si, SI.magic.offset + i, f.magic.charCodeAt(i));
+  put64(SI.nr_pages.offset, nrPages);
+  put64(SI.shared_info.offset, f.sharedInfoMaddr);
+  mem.write32(si, SI.flags.offset, f.flags >>> 0);
+  put64(SI.pt_base.offset, bootVa(l.ptPfn));
+  put64(SI.nr_pt_frames.offset, l.nrPt);
+  put64(SI.mfn_list.offset, bootVa(1));
+  for (let i = 0; i < f.cmdline.length && i < SI.cmd_line.size - 1; i++) {
+    mem.write8(si, SI.cmd_line.offset + i, f.cmdline.charCodeAt(i) & 0xff);
+  }
 }
