@@ -240,6 +240,23 @@ describe('trap delivery', () => {
       expect(deliveredWhileMasked).to.equal(0);
       expect(tk.seen.map((d) => d.entry)).to.deep.equal(['event']);
     });
+
+    it('an event pending when iret returns to user mode with events on is delivered at once, from user mode', () => {
+      makeUserSpace(g);
+      tk.on('event', 'stop');
+      setUpcallMask(g, 1);
+      setUpcallPending(g, 1);
+      let ran = false;
+      expect(runUser(g, USER_CODE, function* () {
+        ran = true;
+        yield 0x80;
+      })).to.equal('idle');
+      const d = tk.only();
+      expect([d.entry, d.frame.fromUser, d.maskOnEntry, d.frame.savedMask]).to.deep.equal(['event', true, 1, 0]);
+      expect(d.rsp).to.equal(g.handle.stackTop - 56);
+      expect(d.words[3]).to.deep.equal({ lo: FLAT_USER_CS, hi: 0 });
+      expect(ran).to.equal(false);
+    });
   });
 
   describe('page fault', () => {
@@ -391,6 +408,29 @@ describe('trap delivery', () => {
       })).to.equal('idle');
       const d = tk.only();
       expect([d.entry, d.frame.fromUser]).to.deep.equal([0x80, true]);
+    });
+
+    it('the int 0x80 fast path masks events on entry exactly when its entry has TI_IF', () => {
+      expect(tk.install([{ vector: 0x80, dpl: 3, maskEvents: true }])).to.equal(0);
+      expect(runUser(g, USER_CODE, function* () {
+        yield 0x80;
+      })).to.equal('idle');
+      expect(tk.install([{ vector: 0x80, dpl: 3 }])).to.equal(0);
+      expect(runUser(g, USER_CODE + 0x10, function* () {
+        yield 0x80;
+      })).to.equal('idle');
+      expect(tk.seen.map((d) => [d.entry, d.maskOnEntry, d.frame.savedMask])).to.deep.equal([[0x80, 1, 0], [0x80, 0, 0]]);
+    });
+
+    it('int 14 through a DPL 3 entry is a software interrupt: the frame has no error code', () => {
+      expect(tk.install([{ vector: TRAP_page_fault, dpl: 3 }])).to.equal(0);
+      expect(runUser(g, USER_CODE, function* () {
+        yield TRAP_page_fault;
+      })).to.equal('idle');
+      const d = tk.only();
+      expect(d.entry).to.equal(TRAP_page_fault);
+      expect(d.rsp).to.equal(g.handle.stackTop - 56);
+      expect(d.words[3]).to.deep.equal({ lo: FLAT_USER_CS, hi: 0 });
     });
 
     it('XSA-259: int 0x80 with no handler gives the guest #GP with error code 0x402', () => {
