@@ -11,6 +11,7 @@ import {
 import { _PAGE_PRESENT, _PAGE_RW, pteMfn } from './arch/pte.ts';
 import { TLB_ENTRIES, TLB_RW } from './arch/tlb.ts';
 import type { Domain } from './domain.ts';
+import { checkEvtchnInvariants } from './evtchn-invariants.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { isGuestL4Slot } from './mm/page-table.ts';
 import { DOMID_FIRST_RESERVED } from './public/xen.ts';
@@ -139,6 +140,7 @@ export function checkInvariants(hv: Hypervisor): string[] {
   }
 
   checkTlbs(hv, domains, report);
+  for (const p of checkEvtchnInvariants(hv)) report(p);
   return problems;
 }
 
