@@ -177,6 +177,18 @@ describe('trap delivery', () => {
       expect(d.rflags & CF).to.equal(CF);
     });
 
+    it('an event upcall with no event callback registered crashes the domain', () => {
+      const ksp = kernelRsp(g);
+      g.exec(function* (cpu) {
+        cpu.setReg(REG_RSP, ksp);
+        setUpcallMask(g, 0, cpu);
+        setUpcallPending(g, 1, cpu);
+        yield;
+      });
+      expect(t.m.domain(g.domid)?.state).to.equal('crashed');
+      expect(tk.seen).to.have.length(0);
+    });
+
     it('a fault whose trap-table entry is null crashes the domain', () => {
       expect(g.v.hypercall(X.HYPERVISOR_set_trap_table, 0)).to.equal(0);
       expect(tk.install([{ vector: TRAP_gp_fault, dpl: 0, hasEc: true }])).to.equal(0);
