@@ -28,7 +28,7 @@ import { Scheduler } from './sched/core.ts';
 import { GuestTime } from './time.ts';
 import { VIRQ_DOM_EXC, VIRQ_TIMER } from './public/xen.ts';
 import { SHUTDOWN_crash } from './public/sched.ts';
-import { REG_RAX, TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
+import { TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
 
 export interface MachineConfig {
   /** Machine RAM in MiB (default 1024). */
@@ -241,9 +241,11 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     if (v.cpl === USER_CPL) {
       // From user mode the instruction is a system call for the guest kernel: its
       // syscall callback, or #UD when it has none.
-      if (v.syscallLo !== 0 || v.syscallHi !== 0) return v.syscall();
-      v.fault(TRAP_invalid_op, -1);
-      return v.regs[REG_RAX];
+      for (let tries = 0; ; tries++) {
+        if (v.syscallLo !== 0 || v.syscallHi !== 0) return v.syscall();
+        if (tries >= 1000) v.crash(`a user-mode hypercall faulted ${tries} times`);
+        v.fault(TRAP_invalid_op, -1); // its iret back executes the instruction again
+      }
     }
     return this.table.dispatch(v, nr, v.args);
   }

@@ -6,6 +6,7 @@
 import { s64 } from './arch/pte.ts';
 import type { GuestAccess } from './guest-access.ts';
 import { VGCF_in_syscall } from './public/arch-x86.ts';
+import { VMASST_TYPE_architectural_iopl } from './public/xen.ts';
 import { REG_RAX, REG_RCX, REG_R11, REG_RSP, X86_EFLAGS_IF, X86_EFLAGS_IOPL, X86_EFLAGS_MBS } from './public/vcpu.ts';
 import { setUpcallMask } from './vcpu-info.ts';
 import type { MachineMemory } from './arch/memory.ts';
@@ -41,6 +42,7 @@ export function doIret(mem: MachineMemory, ga: GuestAccess, v: Vcpu, crash: (v: 
       v.reloadCr3();
     }
   }
+  if (v.domain.vmAssistEnabled(VMASST_TYPE_architectural_iopl)) v.viopl = (rflags & X86_EFLAGS_IOPL) >>> 12;
   v.rflags = ((rflags & ~IRET_DROP) | X86_EFLAGS_IF | X86_EFLAGS_MBS) >>> 0;
   v.regs[REG_RSP] = rsp;
   if ((flags & VGCF_in_syscall) === 0) {

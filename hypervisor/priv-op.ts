@@ -12,6 +12,7 @@ import type { CostTable } from './arch/costs.ts';
 import type { Logger } from './log.ts';
 import type { MmuextOp } from './mm/mmuext-op.ts';
 import { TRAP_gp_fault } from './public/vcpu.ts';
+import { VMASST_TYPE_architectural_iopl } from './public/xen.ts';
 import type { Vcpu } from './vcpu.ts';
 
 export const MSR_IA32_TSC = 0x10;
@@ -57,6 +58,8 @@ export class PvPrivOps {
 
   /** The emulated result, or undefined for #GP(0). */
   private emulate(v: Vcpu, op: number, a: number, b: number, c: number): number | undefined {
+    // Only port I/O and CLI/STI (by IOPL) are open to guest user mode.
+    if (v.cpl === 3 && op !== PRIV_IN && op !== PRIV_OUT && op !== PRIV_CLI && op !== PRIV_STI) return undefined;
     switch (op) {
       case PRIV_CLI:
       case PRIV_STI:
@@ -89,8 +92,10 @@ export class PvPrivOps {
     }
   }
 
+  /** iopl_ok: with VMASST_TYPE_architectural_iopl the guest kernel counts as ring 0. */
   private ioplOk(v: Vcpu): boolean {
-    return v.cpl <= v.viopl;
+    const cpl = v.cpl === 3 ? 3 : v.domain.vmAssistEnabled(VMASST_TYPE_architectural_iopl) ? 0 : 1;
+    return cpl <= v.viopl;
   }
 
   private rdmsr(v: Vcpu, msr: number): number | undefined {

@@ -14,6 +14,7 @@ import {
 } from './public/arch-x86.ts';
 import { REG_RCX, REG_R11, REG_RSP, TRAP_gp_fault, X86_EFLAGS_IF, X86_EFLAGS_IOPL } from './public/vcpu.ts';
 import { eventsNeedDelivery, setUpcallMask, upcallMask } from './vcpu-info.ts';
+import { VMASST_TYPE_architectural_iopl } from './public/xen.ts';
 import { KERNEL_CPL, USER_CPL, type Vcpu } from './vcpu.ts';
 
 /** The pseudo-vector pendingInterrupt() returns for an event upcall. */
@@ -109,7 +110,8 @@ export class PvTraps {
     }
     const words = errorCode >= 0 ? 8 : 7;
     const s = b - words * 8;
-    const flags = ((v.rflags & ~(X86_EFLAGS_IF | X86_EFLAGS_IOPL)) | (oldMask !== 0 ? 0 : X86_EFLAGS_IF)) >>> 0;
+    const iopl = v.domain.vmAssistEnabled(VMASST_TYPE_architectural_iopl) ? v.viopl << 12 : 0;
+    const flags = ((v.rflags & ~(X86_EFLAGS_IF | X86_EFLAGS_IOPL)) | iopl | (oldMask !== 0 ? 0 : X86_EFLAGS_IF)) >>> 0;
     let at = s;
     let ok = this.put(v, at, lo32(v.regs[REG_RCX]), hi32(v.regs[REG_RCX])) &&
       this.put(v, at += 8, lo32(v.regs[REG_R11]), hi32(v.regs[REG_R11]));

@@ -181,8 +181,9 @@ export class BareMachine implements CpuHost {
     return this.image?.text.get(key);
   }
 
-  crash(_cpu: Cpu, reason: string): void {
+  crash(cpu: Cpu, reason: string): void {
     if (!this.halted) this.halted = reason;
+    if (!cpu.haltReason) cpu.haltReason = reason;
   }
 
   // ---- running --------------------------------------------------------------------

@@ -165,8 +165,13 @@ export class Cpu implements PagingContext {
     return Math.floor((this.nowNs() * this.host.costs.clockMhz) / 1000);
   }
 
+  /** Why this CPU stopped for good (a triple fault), or ''. */
+  haltReason = '';
+
   /** Whether this CPU may execute at all; throws VcpuHalted into guest code otherwise. */
-  checkRunnable(): void {}
+  checkRunnable(): void {
+    if (this.haltReason) throw new VcpuHalted(this.haltReason);
+  }
 
   // ---- memory ------------------------------------------------------------------
 
@@ -329,13 +334,17 @@ export class Cpu implements PagingContext {
 
   privileged(op: number, a: number, b: number, c: number): number {
     this.checkRunnable();
-    return this.host.privOp(this, op, a, b, c);
+    const r = this.host.privOp(this, op, a, b, c);
+    this.checkRunnable();
+    return r;
   }
 
   hypercall(nr: number): number {
     this.checkRunnable();
     this.cycles += this.host.costs.hypercall;
-    return this.host.hypercall(this, nr);
+    const rc = this.host.hypercall(this, nr);
+    this.checkRunnable(); // a call that crashed or shut down its own domain never returns
+    return rc;
   }
 
   // ---- faults and control transfer ------------------------------------------------
@@ -475,6 +484,9 @@ export class Cpu implements PagingContext {
         if (ok) {
           gen = this.enterHandler();
           resume = 0;
+        } else if (typeof r.value === 'number' || this.host.pendingInterrupt(this) >= 0) {
+          this.contexts.take(parked);
+          this.undelivered();
         } else {
           gen = this.contexts.take(parked)!;
           resume = this.regs[REG_RAX];
@@ -530,16 +542,18 @@ export class Cpu implements PagingContext {
     const ma = this.host.walker.translate(this, lo, hi, ACCESS_FETCH, this.cpl);
     if (ma < 0 || code === undefined) {
       if (!raise) return null;
-      this.entryFault(ma, lo, hi);
-      return null;
+      return this.entryFault(ma, lo, hi);
     }
     this.pendingInt = -1;
     this.resumeValue = 0;
     return code(this.port);
   }
 
-  /** Control went to (lo, hi) with nothing runnable there: an instruction-fetch fault. */
-  private entryFault(ma: number, lo: number, hi: number): void {
+  /**
+   * Control went to (lo, hi) with nothing runnable there: an instruction-fetch fault
+   * whose frame points at (lo, hi). Returns the handler's context.
+   */
+  private entryFault(ma: number, lo: number, hi: number): GuestContext {
     let ok: boolean;
     this.faults++;
     this.cycles += this.host.costs.trap;
@@ -554,10 +568,15 @@ export class Cpu implements PagingContext {
     } else {
       ok = this.host.deliver(this, KIND_FAULT, TRAP_invalid_op, -1, lo, hi);
     }
-    if (ok) {
-      this.ctx = this.enterHandler();
-      this.resumeValue = 0;
-    }
+    if (!ok) this.undelivered();
+    this.resumeValue = 0;
+    return this.enterHandler();
+  }
+
+  /** A delivery failed: the software was crashed, so nothing of it runs again. */
+  private undelivered(): never {
+    this.checkRunnable();
+    throw new VcpuHalted('an exception could not be delivered');
   }
 
   // ---- the top-level engine ---------------------------------------------------------
@@ -625,6 +644,7 @@ export class Cpu implements PagingContext {
         this.resumeValue = 0;
       } else {
         this.ctx = this.contexts.take(token);
+        this.checkRunnable();
       }
     }
     if (this.blocked) return STEP_BLOCKED;
@@ -666,8 +686,8 @@ export class Cpu implements PagingContext {
       this.ctx = this.enterHandler();
       this.resumeValue = 0;
     } else {
-      this.ctx = this.contexts.take(token);
-      this.resumeValue = this.regs[REG_RAX];
+      this.contexts.take(token);
+      this.undelivered();
     }
   }
 
