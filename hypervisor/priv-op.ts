@@ -9,17 +9,13 @@ import {
   PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR,
 } from './arch/cpu.ts';
 import type { CostTable } from './arch/costs.ts';
+import { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_TSC, MSR_SHADOW_GS_BASE } from './arch/msr.ts';
 import type { Logger } from './log.ts';
 import type { MmuextOp } from './mm/mmuext-op.ts';
 import { TRAP_gp_fault } from './public/vcpu.ts';
 import { VMASST_TYPE_architectural_iopl } from './public/xen.ts';
 import type { Vcpu } from './vcpu.ts';
 
-export const MSR_IA32_TSC = 0x10;
-export const MSR_EFER = 0xc0000080;
-export const MSR_FS_BASE = 0xc0000100;
-export const MSR_GS_BASE = 0xc0000101;
-export const MSR_SHADOW_GS_BASE = 0xc0000102;
 /** EFER as a 64-bit PV guest sees it: SCE, LME, LMA, NXE. */
 const EFER_VALUE = 0xd01;
 const MAX_GP_RETRIES = 1000;

@@ -12,6 +12,7 @@ import {
   type CpuHost,
 } from './cpu.ts';
 import { CpuPort } from './cpu-port.ts';
+import { MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_LVT_TIMER } from './msr.ts';
 import { bootMapLayout, bootVa, writeBootMap, writeStartInfo } from './boot-map.ts';
 import { FrameTable } from './frame-table.ts';
 import { MachineMemory, PAGE_SIZE } from './memory.ts';
@@ -23,11 +24,6 @@ import { REG_RAX, REG_RSI, REG_RSP, TRAP_gp_fault, TRAP_invalid_op, X86_EFLAGS_I
 
 // Devices, at their PC addresses.
 export const COM1_PORT = 0x3f8;
-export const MSR_IA32_TSC = 0x10;
-export const MSR_IA32_TSC_DEADLINE = 0x6e0;
-/** x2APIC registers as MSRs: EOI and the LVT timer (vector in bits 7:0). */
-export const MSR_X2APIC_EOI = 0x80b;
-export const MSR_X2APIC_LVT_TIMER = 0x832;
 
 export interface BareMachineConfig {
   memoryMb?: number;
