@@ -424,6 +424,13 @@ describe('event channels (EVTCHNOP_*, 2-level ABI)', () => {
       expect(evtchnBindVirq(g.v, g.buf, X.VIRQ_TIMER, 1).rc).to.equal(-ENOSPC);
     });
 
+    it("closing a global VIRQ port that bind_vcpu moved clears vCPU 0's table: it can be bound again", () => {
+      const p = ok(evtchnBindVirq(g.v, g.buf, X.VIRQ_DOM_EXC, 0));
+      expect(evtchnBindVcpu(g.v, g.buf, p, 1)).to.equal(0);
+      expect(close(g, p)).to.equal(0);
+      expect(ok(evtchnBindVirq(g.v, g.buf, X.VIRQ_DOM_EXC, 0))).to.equal(p);
+    });
+
     it('closing a VIRQ port unbinds the VIRQ: it can be bound again', () => {
       const p = ok(evtchnBindVirq(g.v, g.buf, X.VIRQ_DEBUG, 1));
       expect(close(g, p)).to.equal(0);
