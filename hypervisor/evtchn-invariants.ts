@@ -49,6 +49,7 @@ function checkTable(hv: Hypervisor, d: Domain, e: DomainEvtchn, report: (s: stri
   if (e.validPorts % EVTCHNS_PER_BUCKET !== 0 || e.validPorts < EVTCHNS_PER_BUCKET || e.validPorts > n) {
     report(`d${d.domid}: ${e.validPorts} valid ports is not a whole number of buckets within ${n}`);
   }
+  if (d.vcpus.length * NR_VIRQS > e.virqToEvtchn.length) report(`d${d.domid}: more vCPUs than VIRQ table rows`);
   let active = 0;
   for (let p = 1; p < n; p++) {
     const state = e.state[p];

@@ -9,6 +9,7 @@ import { Machine, type Hypervisor } from '../../hypervisor/index.ts';
 import { checkEvtchnInvariants } from '../../hypervisor/evtchn-invariants.ts';
 import type { Vcpu } from '../../hypervisor/vcpu.ts';
 import { bootKernel, roPage, type GuestKernel } from '../support/fixture.ts';
+import { PTE_A, PTE_P, PTE_RW, mmuUpdate, pinTable, pte, ptePtr } from '../../guests/lib/xen-calls.ts';
 import {
   clearPendingSel, evtchnAllocUnbound, evtchnBindInterdomain, evtchnBindIpi, evtchnBindPirq, evtchnBindVcpu,
   evtchnBindVirq, evtchnClearPending, evtchnClose, evtchnIsMasked, evtchnIsPending, evtchnReset, evtchnSend,
@@ -109,6 +110,16 @@ function pauseDomain(dom0: GuestKernel, domid: number): number {
   dom0.v.store32(dom0.buf + F.interface_version.offset, C.XEN_DOMCTL_INTERFACE_VERSION);
   dom0.v.store16(dom0.buf + F.domain.offset, domid);
   return dom0.v.hypercall(X.HYPERVISOR_domctl, dom0.buf);
+}
+
+/** Dom0 maps frame `mfn` of `domid` through a fresh L1 of its own: the frame outlives a destroy. */
+function mapForeign(d0: GuestKernel, domid: number, mfn: number): void {
+  const scratch = d0.buf + 3072;
+  const l1 = d0.allocPage();
+  expect(mmuUpdate(d0.v, scratch, [[ptePtr(d0.bootL1For(l1.pfn), l1.pfn % 512), pte(l1.mfn, PTE_P | PTE_A)]]).rc)
+    .to.equal(0);
+  expect(pinTable(d0.v, scratch, 1, l1.mfn)).to.equal(0);
+  expect(mmuUpdate(d0.v, scratch, [[ptePtr(l1.mfn, 0), pte(mfn, PTE_P | PTE_RW)]], domid).rc).to.equal(0);
 }
 
 const UNMAPPED = 0;
@@ -415,6 +426,15 @@ describe('event channels (EVTCHNOP_*, 2-level ABI)', () => {
     it('a global VIRQ already bound returns -EEXIST', () => {
       ok(evtchnBindVirq(dom0.v, dom0.buf, X.VIRQ_DOM_EXC, 0));
       expect(evtchnBindVirq(dom0.v, dom0.buf, X.VIRQ_DOM_EXC, 0).rc).to.equal(-EEXIST);
+    });
+
+    it('the argument checks come before allocation: with a full table, -EINVAL and -ENOENT still', () => {
+      fill(g);
+      expect(evtchnBindVirq(g.v, g.buf, X.NR_VIRQS, 0).rc).to.equal(-EINVAL);
+      expect(evtchnBindVirq(g.v, g.buf, X.VIRQ_TIMER, 2).rc).to.equal(-ENOENT);
+      expect(evtchnBindIpi(g.v, g.buf, 2).rc).to.equal(-ENOENT);
+      expect(evtchnBindPirq(g.v, g.buf, 99).rc).to.equal(-EINVAL);
+      expect(evtchnBindPirq(g.v, g.buf, 1).rc).to.equal(-EPERM);
     });
 
     it('-EEXIST comes before -ENOSPC', () => {
@@ -812,6 +832,17 @@ describe('event channels (EVTCHNOP_*, 2-level ABI)', () => {
       expect(status(g, gp)).to.include({ status: E.EVTCHNSTAT_interdomain, dom: o.domid, port: op });
       expect(send(g, gp)).to.equal(0);
       expect(r.hv.evtchn.isPending(od, op)).to.equal(true);
+    });
+
+    it('a dying domain (destroyed, a page still mapped by Dom0) is found, but has no ports and allocates none', () => {
+      const [, op] = connect(g, o);
+      mapForeign(dom0, o.domid, o.allocPage().mfn);
+      r.m.destroy(o.domid);
+      expect(r.hv.domainById(o.domid)!.isDying).to.equal(true);
+      expect(status(dom0, op, o.domid)).to.include({ rc: 0, status: E.EVTCHNSTAT_closed });
+      expect(evtchnAllocUnbound(dom0.v, dom0.buf, 0, o.domid).rc).to.equal(-EINVAL);
+      expect(evtchnBindInterdomain(g.v, g.buf, o.domid, op).rc).to.equal(-EINVAL);
+      expect(evtchnReset(dom0.v, dom0.buf, o.domid), 'killing pauses, but not as the toolstack').to.equal(-EINVAL);
     });
 
     it("destroying a domain closes its loopbacks and VIRQs, and frees every port", () => {
