@@ -11,7 +11,7 @@ import { DomainEvtchn, ECS_RESERVED, XL_DEFAULT_MAX_EVTCHN_PORT, virqIsGlobal } 
 import type { GuestAccess } from './guest-access.ts';
 import type { Logger } from './log.ts';
 import type { MachineMemory } from './arch/memory.ts';
-import { EFAULT, EINVAL, ENOSYS } from './public/errno.ts';
+import { EFAULT, EINVAL, ENOSYS, EOPNOTSUPP } from './public/errno.ts';
 import * as E from './public/event-channel.ts';
 import { NR_VIRQS } from './public/xen.ts';
 import { addHi, addLo, type Vcpu } from './vcpu.ts';
@@ -128,9 +128,10 @@ export class EventChannels {
         return ops.reset(d, this.resetArg[0] | (this.resetArg[1] << 8), cmd === EVTCHNOP_reset_cont);
       case E.EVTCHNOP_init_control:
       case E.EVTCHNOP_expand_array:
-        // The FIFO ABI is not simulated: the guest stays on (or falls back to) 2-level.
+        // The FIFO ABI is not simulated. 4.17 always has it; this is what a Xen built
+        // without CONFIG_EVTCHN_FIFO (Xen 4.21) answers, and a guest falls back to 2-level.
         if (!this.copyIn(v, lo, hi, cmd === E.EVTCHNOP_init_control ? 6 : 2)) return -EFAULT;
-        return -ENOSYS;
+        return -EOPNOTSUPP;
       case E.EVTCHNOP_set_priority:
         if (!this.copyIn(v, lo, hi, 2)) return -EFAULT;
         return ops.setPriority(d, a[0]);

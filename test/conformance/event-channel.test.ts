@@ -16,7 +16,7 @@ import {
   evtchnSetMask, evtchnStatus, evtchnUnmask, pendingSelBit, setUpcallMask, setUpcallPending, upcallPending,
 } from '../../guests/lib/evtchn-calls.ts';
 import {
-  EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOSYS, EPERM, ESRCH,
+  EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOSYS, EOPNOTSUPP, EPERM, ESRCH,
 } from '../../hypervisor/public/errno.ts';
 import * as E from '../../hypervisor/public/event-channel.ts';
 import * as C from '../../hypervisor/public/domctl.ts';
@@ -192,10 +192,10 @@ describe('event channels (EVTCHNOP_*, 2-level ABI)', () => {
       expect(g.v.hypercall(X.HYPERVISOR_event_channel_op, 14, g.buf)).to.equal(-EBUSY);
     });
 
-    it('FIFO init_control and expand_array return -ENOSYS (the guest stays on the 2-level ABI)', () => {
+    it('FIFO init_control and expand_array return -EOPNOTSUPP, as a Xen without FIFO support (the guest stays on 2-level)', () => {
       g.v.write(g.buf, new Uint8Array(24));
-      expect(g.v.hypercall(X.HYPERVISOR_event_channel_op, E.EVTCHNOP_init_control, g.buf)).to.equal(-ENOSYS);
-      expect(g.v.hypercall(X.HYPERVISOR_event_channel_op, E.EVTCHNOP_expand_array, g.buf)).to.equal(-ENOSYS);
+      expect(g.v.hypercall(X.HYPERVISOR_event_channel_op, E.EVTCHNOP_init_control, g.buf)).to.equal(-EOPNOTSUPP);
+      expect(g.v.hypercall(X.HYPERVISOR_event_channel_op, E.EVTCHNOP_expand_array, g.buf)).to.equal(-EOPNOTSUPP);
     });
 
     it('set_priority returns -EINVAL for an invalid port, else -ENOSYS (2-level has no priorities)', () => {

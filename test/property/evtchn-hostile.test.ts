@@ -26,7 +26,7 @@ const RUNS = Number(process.env.XENSIM_RUNS ?? 60);
 
 /** Every result an EVTCHNOP may return. */
 const RESULTS = new Set([0, -Err.EFAULT, -Err.EINVAL, -Err.ESRCH, -Err.EPERM, -Err.ENOSPC, -Err.ENOENT, -Err.EEXIST,
-  -Err.EBUSY, -Err.ENOSYS, -Err.EAGAIN]);
+  -Err.EBUSY, -Err.ENOSYS, -Err.EOPNOTSUPP, -Err.EAGAIN]);
 
 type Op =
   /** cmd < 0: raw command -1 - cmd with raw words. */
