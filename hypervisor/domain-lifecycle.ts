@@ -9,7 +9,7 @@ import { PGC_allocated, PGC_xen_heap, PGT_l2_page_table, PGT_l4_page_table, PGT_
 import { Domain, DomainState } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { EEXIST, EINVAL, ENOMEM } from './public/errno.ts';
-import { DOMID_FIRST_RESERVED } from './public/xen.ts';
+import { DOMID_FIRST_RESERVED, VIRQ_DOM_EXC } from './public/xen.ts';
 import { Vcpu } from './vcpu.ts';
 import { VcpuTimers } from './sched/core.ts';
 
@@ -79,6 +79,7 @@ export function killDomain(hv: Hypervisor, d: Domain, caller: Domain | undefined
   d.transition(DomainState.Dying);
   hv.evtchn.destroyDomain(d);
   relinquishResources(hv, d);
+  hv.evtchn.sendGlobalVirq(VIRQ_DOM_EXC);
   return 0;
 }
 

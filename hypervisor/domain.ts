@@ -67,7 +67,7 @@ export class Domain implements PageOwner {
   shutdownCode = -1;
   /** SCHEDOP_watchdog timers (NR_DOMAIN_WATCHDOG_TIMERS slots). */
   readonly watchdogs: (Timer | null)[] = [null, null];
-  /** Event-channel ports (event-channel.ts); null once destroyed. */
+  /** Event-channel ports (event-channel.ts); all closed once the domain is dying. */
   evtchn: DomainEvtchn | null = null;
   /** The kernel image the domain was built with: its code by virtual address. */
   image: GuestImage | null = null;
