@@ -1,5 +1,6 @@
 // HYPERVISOR_domctl (Xen's do_domctl), the control domain's domain management:
-// createdomain, max_mem, destroydomain, pausedomain, unpausedomain, getdomaininfo.
+// createdomain, max_mem, destroydomain, pausedomain, unpausedomain, getdomaininfo,
+// scheduler_op (credit).
 // Layer: hypervisor. Only the control domain may call it (-EPERM otherwise).
 
 import { DomainState, type Domain } from './domain.ts';
@@ -63,11 +64,38 @@ export class Domctl {
         rc = this.getDomainInfo(d, domid);
         copyback = rc === 0;
         break;
+      case C.XEN_DOMCTL_scheduler_op:
+        rc = this.schedulerOp(d!);
+        copyback = rc === 0;
+        break;
       default:
         rc = -ENOSYS;
     }
     if (copyback && !hv.ga.copyTo(v, argLo, argHi, this.buf, this.buf.length)) return -EFAULT;
     return rc;
+  }
+
+  /**
+   * XEN_DOMCTL_scheduler_op for the credit scheduler: -EINVAL for another scheduler's
+   * id or a command other than getinfo/putinfo. putinfo takes weight 0 and cap 0xffff
+   * to mean "unchanged" and accepts any other value (the range checks are xl's).
+   */
+  private schedulerOp(d: Domain): number {
+    const dv = this.dv;
+    const at = (name: string): number => F[`u.scheduler_op.${name}` as keyof typeof F].offset;
+    if (dv.getUint32(at('sched_id'), true) !== C.XEN_SCHEDULER_CREDIT) return -EINVAL;
+    const cmd = dv.getUint32(at('cmd'), true);
+    if (cmd === C.XEN_DOMCTL_SCHEDOP_getinfo) {
+      dv.setUint16(at('u.credit.weight'), d.sched.weight, true);
+      dv.setUint16(at('u.credit.cap'), d.sched.cap, true);
+      return 0;
+    }
+    if (cmd !== C.XEN_DOMCTL_SCHEDOP_putinfo) return -EINVAL;
+    const weight = dv.getUint16(at('u.credit.weight'), true);
+    const cap = dv.getUint16(at('u.credit.cap'), true);
+    if (weight !== 0) d.sched.weight = weight;
+    if (cap !== 0xffff) d.sched.cap = cap;
+    return 0;
   }
 
   private create(requested: number): number {

@@ -163,6 +163,28 @@ export const XEN_DOMCTL_MAX_VCPUS = struct('struct xen_domctl_max_vcpus', 4, {
   max: [0, 4],
 });
 
+// public/domctl.h: XEN_DOMCTL_scheduler_op.
+export const XEN_SCHEDULER_CREDIT = 5;
+export const XEN_SCHEDULER_CREDIT2 = 6;
+export const XEN_SCHEDULER_ARINC653 = 7;
+export const XEN_SCHEDULER_RTDS = 8;
+export const XEN_SCHEDULER_NULL = 9;
+export const XEN_DOMCTL_SCHEDOP_putinfo = 0;
+export const XEN_DOMCTL_SCHEDOP_getinfo = 1;
+export const XEN_DOMCTL_SCHEDOP_putvcpuinfo = 2;
+export const XEN_DOMCTL_SCHEDOP_getvcpuinfo = 3;
+
+export const XEN_DOMCTL_SCHED_CREDIT = struct('struct xen_domctl_sched_credit', 4, {
+  weight: [0, 2],
+  cap: [2, 2],
+});
+
+export const XEN_DOMCTL_SCHEDULER_OP = struct('struct xen_domctl_scheduler_op', 24, {
+  sched_id: [0, 4],
+  cmd: [4, 4],
+  ...nest('u.credit', 8, XEN_DOMCTL_SCHED_CREDIT),
+});
+
 /** The domctl argument: a header, then a 128-byte union of per-command structs at u. */
 export const XEN_DOMCTL = struct('struct xen_domctl', 144, {
   cmd: [0, 4],
@@ -174,4 +196,5 @@ export const XEN_DOMCTL = struct('struct xen_domctl', 144, {
   ...nest('u.getdomaininfo', 16, XEN_DOMCTL_GETDOMAININFO),
   ...nest('u.max_mem', 16, XEN_DOMCTL_MAX_MEM),
   ...nest('u.max_vcpus', 16, XEN_DOMCTL_MAX_VCPUS),
+  ...nest('u.scheduler_op', 16, XEN_DOMCTL_SCHEDULER_OP),
 });

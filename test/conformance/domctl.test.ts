@@ -440,4 +440,53 @@ describe('domctl', () => {
   it('destroydomain of an unknown domain returns -ESRCH', () => {
     expect(domctl(t.dom0, C.XEN_DOMCTL_destroydomain, 999)).to.equal(-ESRCH);
   });
+
+  describe('scheduler_op (credit)', () => {
+    const S = (name: string): number => F[`u.scheduler_op.${name}` as Field].offset;
+    function schedOp(k: GuestKernel, domid: number, cmd: number, weight = 0, cap = 0,
+      schedId = C.XEN_SCHEDULER_CREDIT): number {
+      return domctl(k, C.XEN_DOMCTL_scheduler_op, domid, (at) => {
+        k.v.store32(at + S('sched_id'), schedId);
+        k.v.store32(at + S('cmd'), cmd);
+        k.v.store16(at + S('u.credit.weight'), weight);
+        k.v.store16(at + S('u.credit.cap'), cap);
+      });
+    }
+    const weightCap = (k: GuestKernel): [number, number] =>
+      [k.v.load16(k.buf + S('u.credit.weight')), k.v.load16(k.buf + S('u.credit.cap'))];
+
+    it('getinfo returns the default weight 256 and cap 0', () => {
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_getinfo)).to.equal(0);
+      expect(weightCap(t.dom0)).to.deep.equal([256, 0]);
+    });
+
+    it('putinfo sets weight and cap; getinfo reads them back', () => {
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putinfo, 512, 50)).to.equal(0);
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_getinfo)).to.equal(0);
+      expect(weightCap(t.dom0)).to.deep.equal([512, 50]);
+    });
+
+    it('putinfo with weight 0 and cap 0xffff leaves both unchanged', () => {
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putinfo, 300, 20)).to.equal(0);
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putinfo, 0, 0xffff)).to.equal(0);
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_getinfo)).to.equal(0);
+      expect(weightCap(t.dom0)).to.deep.equal([300, 20]);
+    });
+
+    it('another scheduler id returns -EINVAL and changes nothing', () => {
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putinfo, 512, 0, C.XEN_SCHEDULER_CREDIT2))
+        .to.equal(-EINVAL);
+      expect(t.m.domain(t.guest.domid)!.sched.weight).to.equal(256);
+    });
+
+    it('putvcpuinfo and getvcpuinfo return -EINVAL under credit', () => {
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putvcpuinfo)).to.equal(-EINVAL);
+      expect(schedOp(t.dom0, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_getvcpuinfo)).to.equal(-EINVAL);
+    });
+
+    it('scheduler_op from a domU returns -EPERM', () => {
+      expect(schedOp(t.guest, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putinfo, 65535)).to.equal(-EPERM);
+      expect(t.m.domain(t.guest.domid)!.sched.weight).to.equal(256);
+    });
+  });
 });
