@@ -9,6 +9,7 @@ import { KERNEL_VIRT_BASE, bootMapLayout, bootVa, writeBootMap, writeStartInfo }
 import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { SIF_INITDOMAIN, SIF_PRIVILEGED } from './public/xen.ts';
+import { setUpcallMask } from './vcpu-info.ts';
 import { REG_RSI, REG_RSP } from './public/vcpu.ts';
 
 export { KERNEL_VIRT_BASE };
@@ -42,6 +43,9 @@ export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdlin
   }
   const mem = hv.mem;
   writeBootMap(mem, mfns, l, true);
+  // As Xen's builders do: every vCPU starts with upcalls masked, until its kernel is
+  // ready to take events.
+  for (const v of d.vcpus) setUpcallMask(mem, v, 1);
   const l4 = mfns[ptPfn];
   // Pin the L4 (validating the whole tree) and load it as vCPU 0's kernel base.
   const { types, tables } = hv.mm;

@@ -44,8 +44,14 @@ describe('trap delivery', () => {
     g = t.guest;
     tk = new TrapKernel(g);
     expect(tk.installDefault()).to.equal(0);
+    setUpcallMask(g, 0); // the kernel is ready for events
   });
   afterEach(() => t.check());
+
+  it('a freshly built domain starts with upcalls masked, as Xen\'s domain builders leave it', () => {
+    const fresh = bootTestMachine().other;
+    expect(upcallMask(fresh)).to.equal(1);
+  });
 
   describe('bounce frame', () => {
     it('a kernel fault with an error code pushes RCX, R11, EC, RIP, CS, RFLAGS, RSP, SS below RSP aligned to 16', () => {
