@@ -3,9 +3,9 @@
 // names the rule (notes xen-rules-3-traps §4) and its outcome.
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
+import { type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  TrapKernel, USER_CODE, kernelRsp, makeUserSpace, pushRawIret, runUser, setUpcallMask, setUpcallPending,
+  TrapKernel, trapSetup, USER_CODE, kernelRsp, makeUserSpace, pushRawIret, runUser, setUpcallMask, setUpcallPending,
   upcallMask, type IretContext,
 } from '../support/trap-kernel.ts';
 import { pfnToVa } from '../../guests/lib/xen-calls.ts';
@@ -38,10 +38,7 @@ describe('HYPERVISOR_iret', () => {
   let tk: TrapKernel;
   let arrivals: Arrival[];
   beforeEach(() => {
-    t = bootTestMachine();
-    g = t.guest;
-    tk = new TrapKernel(g);
-    expect(tk.installDefault()).to.equal(0);
+    ({ t, g, tk } = trapSetup());
     arrivals = [];
     g.define(CONT, function* (cpu) {
       arrivals.push({

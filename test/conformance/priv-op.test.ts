@@ -6,9 +6,9 @@
 // the rule (notes xen-rules-3-traps §7) and its outcome.
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
+import { type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  TrapKernel, USER_CODE, kernelRsp, makeUserSpace, runUser, setUpcallMask, upcallMask,
+  TrapKernel, trapSetup, USER_CODE, kernelRsp, makeUserSpace, runUser, setUpcallMask, upcallMask,
 } from '../support/trap-kernel.ts';
 import { pfnToVa } from '../../guests/lib/xen-calls.ts';
 import {
@@ -36,10 +36,7 @@ describe('privileged instructions (PV)', () => {
   let g: GuestKernel;
   let tk: TrapKernel;
   beforeEach(() => {
-    t = bootTestMachine();
-    g = t.guest;
-    tk = new TrapKernel(g);
-    expect(tk.installDefault()).to.equal(0);
+    ({ t, g, tk } = trapSetup());
     tk.on(TRAP_gp_fault, 'unwind');
     g.v.setReg(REG_RSP, kernelRsp(g));
   });

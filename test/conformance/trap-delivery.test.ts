@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { bootTestMachine, hookWindow, type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  TrapKernel, USER_CODE, USER_RSP, VEC_DPL0, VEC_DPL1, VEC_DPL2, VEC_DPL3, VEC_MASKED, halves, kernelRsp,
+  TrapKernel, trapSetup, USER_CODE, USER_RSP, VEC_DPL0, VEC_DPL1, VEC_DPL2, VEC_DPL3, VEC_MASKED, halves, kernelRsp,
   makeUserSpace, runUser, setUpcallMask, setUpcallPending, upcallMask, type UserSpace,
 } from '../support/trap-kernel.ts';
 import { PTE_A, PTE_P, PTE_US, mmuUpdate, pfnToVa, pte, ptePtr, updateVaMapping } from '../../guests/lib/xen-calls.ts';
@@ -40,10 +40,7 @@ describe('trap delivery', () => {
   let g: GuestKernel;
   let tk: TrapKernel;
   beforeEach(() => {
-    t = bootTestMachine();
-    g = t.guest;
-    tk = new TrapKernel(g);
-    expect(tk.installDefault()).to.equal(0);
+    ({ t, g, tk } = trapSetup());
     setUpcallMask(g, 0); // the kernel is ready for events
   });
   afterEach(() => t.check());

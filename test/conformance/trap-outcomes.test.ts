@@ -5,9 +5,9 @@
 // instructions in guest user mode. Handlers are those of test/support/trap-kernel.ts.
 
 import { expect } from 'chai';
-import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
+import { type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  TrapKernel, USER_CODE, VEC_DPL3, kernelRsp, makeUserSpace, pushRawIret, runUser,
+  TrapKernel, trapSetup, USER_CODE, VEC_DPL3, kernelRsp, makeUserSpace, pushRawIret, runUser,
 } from '../support/trap-kernel.ts';
 import { pfnToVa } from '../../guests/lib/xen-calls.ts';
 import { iretFromFrame } from '../../guests/lib/xen-traps.ts';
@@ -17,15 +17,25 @@ import {
 } from '../../hypervisor/public/vcpu.ts';
 import * as X from '../../hypervisor/public/xen.ts';
 
+/** Enters USER_CODE by HYPERVISOR_iret with IOPL 3 in the frame's RFLAGS. */
+function iretToUserWithIopl3(g: GuestKernel): void {
+  const ksp = kernelRsp(g);
+  g.exec(function* (cpu) {
+    cpu.setReg(REG_RSP, ksp);
+    pushRawIret(cpu, {
+      rax: 0, r11: 0, rcx: 0, flags: 0, rip: USER_CODE, cs: FLAT_USER_CS, rflags: 0x202 | X86_EFLAGS_IOPL,
+      rsp: 0x5000, ss: FLAT_USER_SS,
+    });
+    cpu.hypercall(X.HYPERVISOR_iret);
+  });
+}
+
 describe('trap outcomes', () => {
   let t: TestMachine;
   let g: GuestKernel;
   let tk: TrapKernel;
   beforeEach(() => {
-    t = bootTestMachine();
-    g = t.guest;
-    tk = new TrapKernel(g);
-    expect(tk.installDefault()).to.equal(0);
+    ({ t, g, tk } = trapSetup());
   });
   afterEach(() => t.check());
 
@@ -117,15 +127,7 @@ describe('trap outcomes', () => {
       done = true;
       yield 0x80;
     });
-    const ksp = kernelRsp(g);
-    g.exec(function* (cpu) {
-      cpu.setReg(REG_RSP, ksp);
-      pushRawIret(cpu, {
-        rax: 0, r11: 0, rcx: 0, flags: 0, rip: USER_CODE, cs: FLAT_USER_CS, rflags: 0x202 | X86_EFLAGS_IOPL,
-        rsp: 0x5000, ss: FLAT_USER_SS,
-      });
-      cpu.hypercall(X.HYPERVISOR_iret);
-    });
+    iretToUserWithIopl3(g);
     expect(done).to.equal(true);
     expect(tk.seen.map((d) => d.entry)).to.deep.equal([0x80]);
   });
@@ -136,15 +138,7 @@ describe('trap outcomes', () => {
     g.define(USER_CODE, function* () {
       yield VEC_DPL3;
     });
-    const ksp = kernelRsp(g);
-    g.exec(function* (cpu) {
-      cpu.setReg(REG_RSP, ksp);
-      pushRawIret(cpu, {
-        rax: 0, r11: 0, rcx: 0, flags: 0, rip: USER_CODE, cs: FLAT_USER_CS, rflags: 0x202 | X86_EFLAGS_IOPL,
-        rsp: 0x5000, ss: FLAT_USER_SS,
-      });
-      cpu.hypercall(X.HYPERVISOR_iret);
-    });
+    iretToUserWithIopl3(g);
     expect(tk.only().words[4].lo & X86_EFLAGS_IOPL).to.equal(X86_EFLAGS_IOPL);
   });
 

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import {
-  TrapKernel, USER_CODE, VEC_DPL1, VEC_DPL3, halves, kernelRsp, makeUserSpace, runUser, writeTrapInfo,
+  TrapKernel, trapSetup, USER_CODE, VEC_DPL1, VEC_DPL3, halves, kernelRsp, makeUserSpace, runUser, writeTrapInfo,
   type RawTrapInfo,
 } from '../support/trap-kernel.ts';
 import { pfnToVa } from '../../guests/lib/xen-calls.ts';
@@ -49,15 +49,16 @@ function setTrapTableRaw(k: GuestKernel, entries: readonly RawTrapInfo[], at = k
   return k.v.hypercall(X.HYPERVISOR_set_trap_table, at);
 }
 
+/** Three handler addresses in the guest kernel. */
+const A = pfnToVa(0) + 0xe00;
+const B = pfnToVa(0) + 0xe10;
+const C = pfnToVa(0) + 0xe20;
+
 const END: RawTrapInfo = { vector: 0, flags: 0, cs: 0, address: 0 };
 
 describe('set_trap_table', () => {
   let t: TestMachine;
   let g: GuestKernel;
-  /** Three handler addresses in the guest kernel. */
-  const A = pfnToVa(0) + 0xe00;
-  const B = pfnToVa(0) + 0xe10;
-  const C = pfnToVa(0) + 0xe20;
   beforeEach(() => {
     t = bootTestMachine();
     g = t.guest;
@@ -168,10 +169,7 @@ describe('stack_switch', () => {
   let g: GuestKernel;
   let tk: TrapKernel;
   beforeEach(() => {
-    t = bootTestMachine();
-    g = t.guest;
-    tk = new TrapKernel(g);
-    expect(tk.installDefault()).to.equal(0);
+    ({ t, g, tk } = trapSetup());
     makeUserSpace(g);
   });
   afterEach(() => t.check());
@@ -259,9 +257,6 @@ describe('stack_switch', () => {
 describe('callback_op and set_callbacks', () => {
   let t: TestMachine;
   let g: GuestKernel;
-  const A = pfnToVa(0) + 0xe00;
-  const B = pfnToVa(0) + 0xe10;
-  const C = pfnToVa(0) + 0xe20;
   beforeEach(() => {
     t = bootTestMachine();
     g = t.guest;

@@ -6,7 +6,7 @@
 // access goes through the vCPU, as a PV kernel's entry code would.
 
 import { expect } from 'chai';
-import { TABLE, roPage, type GuestKernel, type Page } from './fixture.ts';
+import { TABLE, bootTestMachine, roPage, type GuestKernel, type Page, type TestMachine } from './fixture.ts';
 import { PTE_A, PTE_P, PTE_US, mmuextOp, pfnToVa, pte, type U64 } from '../../guests/lib/xen-calls.ts';
 import {
   iretFromFrame, readBounceFrame, registerCallback, xenIret, type BounceFrame,
@@ -297,4 +297,20 @@ export function runUser(k: GuestKernel, va: number, code: GuestCode, rsp = USER_
     cpu.setReg(REG_RSP, ksp);
     xenIret(cpu, { rip: va, user: true, rsp, eventsOn: true });
   });
+}
+
+/** What most trap tests start from: a test machine whose guest runs the recording kernel. */
+export interface TrapSetup {
+  t: TestMachine;
+  g: GuestKernel;
+  tk: TrapKernel;
+}
+
+/** Boots a test machine and installs the recording trap kernel in its guest. */
+export function trapSetup(): TrapSetup {
+  const t = bootTestMachine();
+  const g = t.guest;
+  const tk = new TrapKernel(g);
+  expect(tk.installDefault()).to.equal(0);
+  return { t, g, tk };
 }
