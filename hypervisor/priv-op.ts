@@ -6,9 +6,10 @@
 
 import {
   PRIV_CLI, PRIV_HLT, PRIV_IN, PRIV_INVLPG, PRIV_LGDT, PRIV_LIDT, PRIV_LTR, PRIV_NAMES, PRIV_OUT, PRIV_RDMSR,
-  PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR,
+  PRIV_READ_CR2, PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR,
 } from './arch/cpu.ts';
 import type { CostTable } from './arch/costs.ts';
+import { s64 } from './arch/pte.ts';
 import { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_TSC, MSR_SHADOW_GS_BASE } from './arch/msr.ts';
 import type { Logger } from './log.ts';
 import type { MmuextOp } from './mm/mmuext-op.ts';
@@ -66,6 +67,9 @@ export class PvPrivOps {
         return this.ioplOk(v) ? (b === 1 ? 0xff : b === 2 ? 0xffff : 0xffffffff) : undefined;
       case PRIV_OUT:
         return this.ioplOk(v) ? 0 : undefined;
+      case PRIV_READ_CR2:
+        // The fault address Xen recorded when it injected the last #PF (arch.pv.ctrlreg[2]).
+        return s64(v.cr2Lo, v.cr2Hi);
       case PRIV_READ_CR3:
         return v.guestTable * 4096;
       case PRIV_WRITE_CR3: {

@@ -8,22 +8,26 @@ import { ContextTable } from './contexts.ts';
 import { makeCosts, type CostTable } from './costs.ts';
 import {
   Cpu, KIND_FAULT, KIND_INTERRUPT, PRIV_CLI, PRIV_HLT, PRIV_IN, PRIV_INVLPG, PRIV_LGDT, PRIV_LIDT, PRIV_LTR, PRIV_OUT,
-  PRIV_RDMSR, PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR, STEP_BLOCKED, STEP_HALTED, STEP_IDLE,
-  type CpuHost,
+  PRIV_RDMSR, PRIV_READ_CR2, PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR, STEP_BLOCKED,
+  STEP_HALTED, STEP_IDLE, type CpuHost,
 } from './cpu.ts';
 import { CpuPort } from './cpu-port.ts';
-import { MSR_IA32_TSC, MSR_IA32_TSC_DEADLINE, MSR_X2APIC_LVT_TIMER } from './msr.ts';
+import { MSR_IA32_TSC, MSR_PLATFORM_INFO } from './msr.ts';
 import { bootMapLayout, bootVa, writeBootMap, writeStartInfo } from './boot-map.ts';
 import { FrameTable } from './frame-table.ts';
+import { LocalApicTimer } from './lapic.ts';
 import { MachineMemory, PAGE_SIZE } from './memory.ts';
 import { GATE_DPL_DENIED, GATE_FAILED, GATE_INTERRUPT, deliverViaIdt } from './native-frames.ts';
 import { PageWalker } from './paging.ts';
 import { hi32, lo32, s64 } from './pte.ts';
 import { TlbClock } from './tlb.ts';
+import { COM1_PORT, Uart } from './uart.ts';
 import { REG_RAX, REG_RSI, REG_RSP, TRAP_gp_fault, TRAP_invalid_op, X86_EFLAGS_IF, type GuestCode, type GuestImage } from '../public/vcpu.ts';
 
-// Devices, at their PC addresses.
-export const COM1_PORT = 0x3f8;
+export { COM1_PORT };
+/** The ACPI PM1a control port (as QEMU's PIIX4/ICH9 place it): writing SLP_EN|SLP_TYP 0 powers off. */
+export const ACPI_PM1A_CNT = 0x604;
+export const ACPI_POWEROFF = 0x2000;
 
 export interface BareMachineConfig {
   memoryMb?: number;
@@ -39,17 +43,12 @@ export class BareMachine implements CpuHost {
   readonly cpu: Cpu;
   /** Lines written to the serial port. */
   readonly console: string[] = [];
-  private line = '';
+  readonly uart = new Uart(COM1_PORT, (line) => this.console.push(line));
+  readonly lapic = new LocalApicTimer();
   image: GuestImage | null = null;
-  /** Set when the CPU triple-faulted: it never runs again. */
+  /** Set when the CPU triple-faulted or the machine was powered off: it never runs again. */
   halted = '';
-  // The local APIC timer: TSC deadline (in cycles; 0 = disarmed), vector, pending.
-  private deadline = 0;
-  private timerVector = 0;
-  private timerPending = false;
-  /** Timer interrupts raised, and those lost because one was already pending. */
-  timerInterrupts = 0;
-  timerLost = 0;
+  poweredOff = false;
 
   constructor(cfg: BareMachineConfig = {}) {
     const nrFrames = Math.floor(((cfg.memoryMb ?? 64) * 1024 * 1024) / PAGE_SIZE);
@@ -97,6 +96,8 @@ export class BareMachine implements CpuHost {
       case PRIV_HLT:
         cpu.blocked = true;
         return 0;
+      case PRIV_READ_CR2:
+        return s64(cpu.cr2Lo, cpu.cr2Hi);
       case PRIV_READ_CR3:
         return cpu.cr3 * PAGE_SIZE;
       case PRIV_WRITE_CR3:
@@ -123,15 +124,22 @@ export class BareMachine implements CpuHost {
         cpu.trHi = b;
         return 0;
       case PRIV_IN:
-        return a === COM1_PORT + 5 ? 0x60 : 0xff; // the line status register: ready
+        return this.uart.claims(a) ? this.uart.read(a, cpu.nowNs()) : b === 1 ? 0xff : b === 2 ? 0xffff : 0xffffffff;
       case PRIV_OUT:
-        if (a === COM1_PORT) this.serialOut(c & 0xff);
+        if (this.uart.claims(a)) this.uart.write(a, c, cpu.nowNs());
+        else if (a === ACPI_PM1A_CNT && (c & 0x3c00) === ACPI_POWEROFF) this.powerOff(cpu);
         return 0;
-      case PRIV_RDMSR:
-        return a === MSR_IA32_TSC ? cpu.tsc() : a === MSR_IA32_TSC_DEADLINE ? this.deadline : 0;
+      case PRIV_RDMSR: {
+        if (a === MSR_IA32_TSC) return cpu.tsc();
+        if (a === MSR_PLATFORM_INFO) return platformInfo(this.costs);
+        const r = this.lapic.rdmsr(a, cpu.tsc());
+        if (r !== undefined) return r;
+        cpu.fault(TRAP_gp_fault, 0); // no such MSR
+        return 0;
+      }
       case PRIV_WRMSR:
-        if (a === MSR_IA32_TSC_DEADLINE) this.deadline = (c >>> 0) * 4294967296 + (b >>> 0);
-        else if (a === MSR_X2APIC_LVT_TIMER) this.timerVector = b & 0xff;
+        if (this.lapic.wrmsr(a, (c >>> 0) * 4294967296 + (b >>> 0), cpu.tsc())) return 0;
+        cpu.fault(TRAP_gp_fault, 0);
         return 0;
       case PRIV_WBINVD:
         return 0;
@@ -141,13 +149,12 @@ export class BareMachine implements CpuHost {
     }
   }
 
-  private serialOut(ch: number): void {
-    if (ch === 10) {
-      this.console.push(this.line);
-      this.line = '';
-    } else {
-      this.line += String.fromCharCode(ch);
-    }
+  /** ACPI S5: the machine stops; the CPU never runs again. */
+  private powerOff(cpu: Cpu): never {
+    this.poweredOff = true;
+    this.halted = 'powered off';
+    cpu.haltReason = 'powered off';
+    return cpu.crash('powered off');
   }
 
   notePageFault(): void {}
@@ -165,12 +172,12 @@ export class BareMachine implements CpuHost {
     }
     cpu.cycles += this.costs.trap;
     if (type === GATE_INTERRUPT) cpu.rflags = (cpu.rflags & ~X86_EFLAGS_IF) >>> 0;
-    if (kind === KIND_INTERRUPT) this.timerPending = false;
+    if (kind === KIND_INTERRUPT) this.lapic.accept();
     return true;
   }
 
   pendingInterrupt(cpu: Cpu): number {
-    return this.timerPending && (cpu.rflags & X86_EFLAGS_IF) !== 0 ? this.timerVector : -1;
+    return this.lapic.poll(cpu.tsc()) && (cpu.rflags & X86_EFLAGS_IF) !== 0 ? this.lapic.vector : -1;
   }
 
   codeAt(_cpu: Cpu, key: number): GuestCode | undefined {
@@ -211,32 +218,44 @@ export class BareMachine implements CpuHost {
   run(ns: number): void {
     const until = this.now + ns;
     const cpu = this.cpu;
+    const lapic = this.lapic;
     while (!this.halted && this.now < until) {
-      this.tickTimer();
       const st = cpu.step();
       if (st === STEP_HALTED || st === STEP_IDLE) return;
       if (st === STEP_BLOCKED) {
-        // hlt: sleep until the timer fires (with interrupts off or no timer: forever).
-        const wake = this.deadlineNs();
-        if (wake === Infinity || (cpu.rflags & X86_EFLAGS_IF) === 0) return;
-        if (wake > this.now) cpu.cycles += ((Math.min(wake, until) - this.now) * this.costs.clockMhz) / 1000;
+        // hlt: sleep until the timer's next edge (with interrupts off or no timer: forever).
+        lapic.poll(cpu.tsc());
+        if ((cpu.rflags & X86_EFLAGS_IF) === 0 || (lapic.lvt & 0x10000) !== 0) return;
+        if (lapic.pending) {
+          cpu.blocked = false;
+          continue;
+        }
+        if (lapic.nextEdge === Infinity) return;
+        const wakeNs = (lapic.nextEdge * 1000) / this.costs.clockMhz;
+        if (wakeNs > until) {
+          cpu.cycles += ((until - this.now) * this.costs.clockMhz) / 1000;
+          return;
+        }
+        cpu.cycles += Math.max(0, lapic.nextEdge - cpu.tsc());
+        if (cpu.tsc() < lapic.nextEdge) cpu.cycles += 1; // rounding
+        cpu.blocked = false;
       } else {
         cpu.cycles += 1;
       }
     }
   }
 
-  private deadlineNs(): number {
-    return this.deadline === 0 ? Infinity : (this.deadline * 1000) / this.costs.clockMhz;
+  /** Timer interrupts raised, and lost because one was already pending. */
+  get timerInterrupts(): number {
+    return this.lapic.raised;
   }
 
-  /** The TSC-deadline timer fires once its deadline passes; a second edge while one is pending is lost. */
-  private tickTimer(): void {
-    if (this.deadline === 0 || this.cpu.tsc() < this.deadline) return;
-    this.deadline = 0;
-    this.timerInterrupts++;
-    if (this.timerPending) this.timerLost++;
-    this.timerPending = true;
-    if (this.cpu.blocked && (this.cpu.rflags & X86_EFLAGS_IF) !== 0) this.cpu.blocked = false;
+  get timerLost(): number {
+    return this.lapic.lost;
   }
+}
+
+/** MSR_PLATFORM_INFO: the TSC's ratio to 100 MHz in bits 15:8. */
+export function platformInfo(costs: CostTable): number {
+  return (Math.round(costs.clockMhz / 100) & 0xff) << 8;
 }

@@ -4,7 +4,7 @@
 // hypervisor/arch.
 
 import { addHi, addLo, Cpu, PRIV_CLI, PRIV_HLT, PRIV_IN, PRIV_INVLPG, PRIV_LGDT, PRIV_LIDT, PRIV_LTR, PRIV_OUT,
-  PRIV_RDMSR, PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR } from './cpu.ts';
+  PRIV_RDMSR, PRIV_READ_CR2, PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR } from './cpu.ts';
 import { iretq } from './native-frames.ts';
 import { hi32, lo32 } from './pte.ts';
 import { TRAP_gp_fault, type GuestVcpu, type HypercallArg } from '../public/vcpu.ts';
@@ -144,6 +144,9 @@ export class CpuPort implements GuestVcpu {
   }
   hlt(): void {
     this.#c.privileged(PRIV_HLT, 0, 0, 0);
+  }
+  readCr2(): number {
+    return this.#c.privileged(PRIV_READ_CR2, 0, 0, 0);
   }
   readCr3(): number {
     return this.#c.privileged(PRIV_READ_CR3, 0, 0, 0);

@@ -37,6 +37,7 @@ export const KIND_SYSCALL = 3;
 // Privileged instructions, as the host sees them.
 export const PRIV_CLI = 1;
 export const PRIV_STI = 2;
+export const PRIV_READ_CR2 = 3;
 export const PRIV_HLT = 4;
 export const PRIV_READ_CR3 = 5;
 export const PRIV_WRITE_CR3 = 6;
@@ -49,7 +50,7 @@ export const PRIV_OUT = 12;
 export const PRIV_RDMSR = 13;
 export const PRIV_WRMSR = 14;
 export const PRIV_WBINVD = 15;
-export const PRIV_NAMES = ['', 'cli', 'sti', '', 'hlt', 'mov from cr3', 'mov to cr3', 'invlpg', 'lgdt', 'lidt',
+export const PRIV_NAMES = ['', 'cli', 'sti', 'mov from cr2', 'hlt', 'mov from cr3', 'mov to cr3', 'invlpg', 'lgdt', 'lidt',
   'ltr', 'in', 'out', 'rdmsr', 'wrmsr', 'wbinvd'];
 
 // What one step of the engine ended with.

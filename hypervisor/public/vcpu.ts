@@ -139,6 +139,8 @@ export interface GuestVcpu {
   popf(flags: number): void;
   /** Halts until an interrupt; takes effect at the next boundary. */
   hlt(): void;
+  /** mov from cr2: the address of the last page fault. */
+  readCr2(): number;
   readCr3(): number;
   writeCr3(value: number): void;
   invlpg(va: number): void;

@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import { BareMachine } from '../../hypervisor/index.ts';
 import type { GuestCode, GuestVcpu } from '../../hypervisor/public/vcpu.ts';
 import { pfnToVa } from '../../guests/lib/xen-calls.ts';
+import { LVT_MODE_PERIODIC, LVT_MODE_TSC_DEADLINE } from '../../hypervisor/arch/lapic.ts';
+import { GuestTrap } from '../../hypervisor/public/vcpu.ts';
 
 const ENTRY = pfnToVa(0) + 0xe00;
 const TIMER_HANDLER = pfnToVa(0) + 0xe40;
@@ -48,7 +50,7 @@ describe('bare machine (native, no hypervisor)', () => {
     const bm = boot(function* (cpu) {
       const idt = pfnToVa(40);
       loadIdt(cpu, idt, TIMER_VECTOR, TIMER_HANDLER);
-      cpu.wrmsr(0x832, TIMER_VECTOR);
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_TSC_DEADLINE);
       cpu.wrmsr(0x6e0, cpu.rdtsc() + 24_000); // 10 us from now
       cpu.sti();
       cpu.hlt();
@@ -65,7 +67,7 @@ describe('bare machine (native, no hypervisor)', () => {
     let ticks = 0;
     const bm = boot(function* (cpu) {
       loadIdt(cpu, pfnToVa(40), TIMER_VECTOR, TIMER_HANDLER);
-      cpu.wrmsr(0x832, TIMER_VECTOR);
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_TSC_DEADLINE);
       cpu.cli();
       for (let i = 0; i < 2; i++) {
         cpu.wrmsr(0x6e0, cpu.rdtsc() + 2400);
@@ -97,5 +99,112 @@ describe('bare machine (native, no hypervisor)', () => {
     bm.boot({ text: new Map(), entry: ENTRY });
     expect(() => bm.cpu.port.hypercall(17, 0, 0)).to.throw();
     expect(bm.halted).to.match(/vector 6/);
+  });
+
+  it('periodic APIC timer: an edge every period; with IF clear across two edges the second is lost', () => {
+    let ticks = 0;
+    const seen: number[] = [];
+    const bm = boot(function* (cpu) {
+      loadIdt(cpu, pfnToVa(40), TIMER_VECTOR, TIMER_HANDLER);
+      cpu.wrmsr(0x83e, 0xb); // divide by 1: the timer counts at the TSC rate
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_PERIODIC);
+      cpu.wrmsr(0x838, 24_000); // 10 us
+      cpu.sti();
+      for (let i = 0; i < 5; i++) { // 12.5 us: one tick
+        cpu.compute(6000);
+        yield;
+      }
+      seen.push(ticks);
+      cpu.cli();
+      for (let i = 0; i < 10; i++) { // 25 us with IF clear: edges at 20 and 30 us
+        cpu.compute(6000);
+        yield;
+      }
+      cpu.sti();
+      yield;
+      seen.push(ticks);
+      cpu.wrmsr(0x838, 0); // stops the timer
+      print(cpu, `ticks ${ticks}`);
+    }, () => { ticks++; });
+    bm.run(1_000_000);
+    expect(seen).to.deep.equal([1, 2]);
+    expect(bm.timerInterrupts).to.equal(3);
+    expect(bm.timerLost).to.equal(1);
+    expect(bm.console).to.deep.equal(['ticks 2']);
+  });
+
+  it('serial port: THRE reads clear for ten bit times after each byte (86.8 us at 115200 baud, the divisor sets it)', () => {
+    const lsr: number[] = [];
+    const bm = boot(function* (cpu) {
+      cpu.out(0x3f8, 1, 65);
+      lsr.push(cpu.in(0x3fd, 1) & 0x20);
+      cpu.compute(Math.ceil(86.806 * 2400));
+      lsr.push(cpu.in(0x3fd, 1) & 0x20);
+      cpu.out(0x3fb, 1, 0x83); // DLAB
+      cpu.out(0x3f8, 1, 12); // divisor 12: 9600 baud
+      cpu.out(0x3f9, 1, 0);
+      cpu.out(0x3fb, 1, 0x03);
+      const t0 = cpu.rdtsc();
+      for (const ch of 'BC\n') {
+        while ((cpu.in(0x3fd, 1) & 0x20) === 0) cpu.compute(100);
+        cpu.out(0x3f8, 1, ch.charCodeAt(0));
+      }
+      while ((cpu.in(0x3fd, 1) & 0x20) === 0) cpu.compute(100);
+      lsr.push(Math.round((cpu.rdtsc() - t0) / 2400)); // us for three bytes
+      yield;
+    }, () => {});
+    bm.run(10_000_000);
+    expect(lsr.slice(0, 2)).to.deep.equal([0, 0x20]);
+    expect(lsr[2]).to.be.within(3125, 3130);
+    expect(bm.console).to.deep.equal(['ABC']);
+  });
+
+  it('MSR_PLATFORM_INFO gives the TSC ratio (24 at 2400 MHz); an unknown MSR is #GP', () => {
+    const got: number[] = [];
+    const bm = boot(function* (cpu) {
+      got.push(cpu.rdmsr(0xce));
+      yield;
+      cpu.rdmsr(0x12345);
+    }, () => {});
+    bm.run(1_000_000);
+    expect(got).to.deep.equal([24 << 8]);
+    expect(bm.halted).to.match(/triple fault delivering vector 13/);
+  });
+
+  it('mov from cr2 reads the address of the last page fault', () => {
+    const PF_HANDLER = pfnToVa(0) + 0xe80;
+    let cr2 = 0;
+    let caught = '';
+    const bm = new BareMachine({ memoryMb: 4 });
+    const pf: GuestCode = function* (cpu) {
+      cr2 = cpu.readCr2();
+      throw new GuestTrap(14, 0, cr2);
+    };
+    const main: GuestCode = function* (cpu) {
+      loadIdt(cpu, pfnToVa(40), 14, PF_HANDLER);
+      try {
+        cpu.load64(0x5000);
+      } catch (e) {
+        caught = (e as Error).name;
+      }
+      yield;
+    };
+    bm.boot({ text: new Map([[ENTRY, main], [PF_HANDLER, pf]]), entry: ENTRY });
+    bm.run(1_000_000);
+    expect(cr2).to.equal(0x5000);
+    expect(caught).to.equal('GuestTrap');
+  });
+
+  it('writing SLP_EN to the ACPI PM1a control port powers the machine off', () => {
+    let after = false;
+    const bm = boot(function* (cpu) {
+      yield;
+      cpu.out(0x604, 2, 0x2000);
+      after = true;
+    }, () => {});
+    bm.run(1_000_000);
+    expect(bm.poweredOff).to.equal(true);
+    expect(bm.halted).to.equal('powered off');
+    expect(after).to.equal(false);
   });
 });
