@@ -28,15 +28,6 @@ function supervisor(cpu: Cpu, lo: number, hi: number, access: number): number {
   return ma < 0 ? -1 : ma;
 }
 
-function read64(cpu: Cpu, lo: number, hi: number): number {
-  const ma = supervisor(cpu, lo, hi, ACCESS_READ);
-  if (ma < 0 || ma % 8 !== 0) return NaN;
-  const mem = cpu.host.mem;
-  const mfn = Math.floor(ma / PAGE_SIZE);
-  if (mfn >= mem.nrFrames) return NaN;
-  return s64(mem.read32(mfn, ma % PAGE_SIZE), mem.read32(mfn, ma % PAGE_SIZE + 4));
-}
-
 function write64(cpu: Cpu, at: number, value: number): boolean {
   const ma = supervisor(cpu, lo32(at), hi32(at), ACCESS_WRITE);
   if (ma < 0) return false;
@@ -59,18 +50,17 @@ export function deliverViaIdt(cpu: Cpu, kind: number, vector: number, errorCode:
   targetCpl: number, flags: number): number {
   if (vector * 16 + 15 > cpu.idtrLimit) return GATE_FAILED;
   const base = s64(cpu.idtrLo, cpu.idtrHi) + vector * 16;
-  const w0 = read64(cpu, lo32(base), hi32(base));
-  const w1 = read64(cpu, lo32(base + 8), hi32(base + 8));
-  if (Number.isNaN(w0) || Number.isNaN(w1)) return GATE_FAILED;
-  const lo = lo32(w0);
-  const hi = hi32(w0);
+  // A gate's first quadword is not an address: read it as halves (a double would round it).
+  const lo = read32(cpu, base);
+  const hi = read32(cpu, base + 4);
+  const offHi = read32(cpu, base + 8);
+  if (Number.isNaN(lo) || Number.isNaN(hi) || Number.isNaN(offHi)) return GATE_FAILED;
   const attr = (hi >>> 8) & 0xff;
   const type = attr & 0xf;
   const dpl = (attr >>> 5) & 3;
   if ((attr & 0x80) === 0 || (type !== GATE_INTERRUPT && type !== GATE_TRAP)) return GATE_FAILED;
   if (kind === KIND_SOFTINT && cpu.cpl > dpl) return GATE_DPL_DENIED;
   const offLo = ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0;
-  const offHi = lo32(w1);
   let rsp = cpu.regs[REG_RSP];
   const oldRsp = rsp;
   const oldCpl = cpu.cpl;

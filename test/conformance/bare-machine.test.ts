@@ -207,4 +207,30 @@ describe('bare machine (native, no hypervisor)', () => {
     expect(bm.halted).to.equal('powered off');
     expect(after).to.equal(false);
   });
+
+  it('an IDT gate is read as 32-bit words: a handler whose offset has high bits 16-31 set is entered exactly', () => {
+    // The gate's first quadword, taken as one double, would exceed 2^53 and lose the low bits.
+    const handlerVa = pfnToVa(0x1fff) + 0xff8;
+    let ran = 0;
+    const bm = new BareMachine({ memoryMb: 32 });
+    const handler: GuestCode = function* (cpu) {
+      ran++;
+      cpu.wrmsr(0x80b, 0);
+      cpu.iretq();
+    };
+    const main: GuestCode = function* (cpu) {
+      loadIdt(cpu, pfnToVa(40), TIMER_VECTOR, handlerVa);
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_TSC_DEADLINE);
+      cpu.wrmsr(0x6e0, cpu.rdtsc() + 2400);
+      cpu.sti();
+      cpu.hlt();
+      yield;
+      print(cpu, 'back');
+    };
+    bm.boot({ text: new Map([[ENTRY, main], [handlerVa, handler]]), entry: ENTRY });
+    bm.run(1_000_000);
+    expect(bm.halted).to.equal('');
+    expect(ran).to.equal(1);
+    expect(bm.console).to.deep.equal(['back']);
+  });
 });
