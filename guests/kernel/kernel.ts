@@ -242,6 +242,8 @@ export class Kernel {
     const addr = ops.faultAddress();
     const rax = this.cpu.reg(REG_RAX);
     const p = this.current;
+    // The fault address is safe in hand: interrupts back on if the faulting code had them.
+    if (f.interruptsOn) ops.irqEnable();
     if (p && this.demandMap(p, addr)) {
       ops.returnTo({ rip: f.rip, rsp: f.rsp, user: f.fromUser, interruptsOn: f.interruptsOn, rax });
     }
@@ -266,12 +268,14 @@ export class Kernel {
 
   *gpFault(): Entry {
     const f = this.ops.readFrame(true);
+    if (f.interruptsOn) this.ops.irqEnable();
     if (!f.fromUser) throw new GuestTrap(TRAP_gp_fault, f.errorCode, 0);
     yield* this.kill(this.current!, 'general protection fault');
   }
 
   *invalidOp(): Entry {
     const f = this.ops.readFrame(false);
+    if (f.interruptsOn) this.ops.irqEnable();
     if (!f.fromUser) throw new GuestTrap(TRAP_invalid_op, 0, 0);
     yield* this.kill(this.current!, 'invalid opcode');
   }
@@ -327,7 +331,8 @@ export class Kernel {
     const ticks = Math.max(1, Math.ceil((ms * 1e6) / TICK_NS));
     // The sleep queue is shared with the tick handler: interrupts off while changing it.
     const flags = this.ops.irqSave();
-    p.wakeAt = this.jiffies + ticks;
+    // One tick more than asked, as Linux's msleep: the current tick is partly gone.
+    p.wakeAt = this.jiffies + ticks + 1;
     this.sleepers.push(p);
     this.ops.irqRestore(flags);
     p.rax = 0;
@@ -335,7 +340,8 @@ export class Kernel {
   }
 
   private *exit(p: Process, code: number): Entry {
-    yield* this.printk(`pid ${p.pid} exited (${code})`);
+    // Like a shell, the kernel reports only a failing exit status.
+    if (code !== 0) yield* this.printk(`pid ${p.pid} exited (${code})`);
     this.procs.delete(p.pid);
     if (this.loaded === p.as) {
       this.ops.switchAddressSpace(this.masterL4);
