@@ -68,6 +68,10 @@ export class Domctl {
         rc = this.schedulerOp(d!);
         copyback = rc === 0;
         break;
+      case C.XEN_DOMCTL_set_virq_handler:
+        // set_global_virq_handler: -EINVAL for a VIRQ that is not global.
+        rc = hv.evtchn.setGlobalVirqHandler(d!, dv.getUint32(F['u.set_virq_handler.virq'].offset, true));
+        break;
       default:
         rc = -ENOSYS;
     }

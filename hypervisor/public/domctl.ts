@@ -185,6 +185,11 @@ export const XEN_DOMCTL_SCHEDULER_OP = struct('struct xen_domctl_scheduler_op', 
   ...nest('u.credit', 8, XEN_DOMCTL_SCHED_CREDIT),
 });
 
+/** XEN_DOMCTL_set_virq_handler: the global VIRQ the domain is to handle. */
+export const XEN_DOMCTL_SET_VIRQ_HANDLER = struct('struct xen_domctl_set_virq_handler', 4, {
+  virq: [0, 4],
+});
+
 /** The domctl argument: a header, then a 128-byte union of per-command structs at u. */
 export const XEN_DOMCTL = struct('struct xen_domctl', 144, {
   cmd: [0, 4],
@@ -197,4 +202,5 @@ export const XEN_DOMCTL = struct('struct xen_domctl', 144, {
   ...nest('u.max_mem', 16, XEN_DOMCTL_MAX_MEM),
   ...nest('u.max_vcpus', 16, XEN_DOMCTL_MAX_VCPUS),
   ...nest('u.scheduler_op', 16, XEN_DOMCTL_SCHEDULER_OP),
+  ...nest('u.set_virq_handler', 16, XEN_DOMCTL_SET_VIRQ_HANDLER),
 });

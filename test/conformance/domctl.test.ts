@@ -9,6 +9,7 @@ import { EACCES, EEXIST, EFAULT, EINVAL, ENOSYS, EOVERFLOW, EPERM, ESRCH } from 
 import * as C from '../../hypervisor/public/domctl.ts';
 import * as M from '../../hypervisor/public/memory.ts';
 import * as X from '../../hypervisor/public/xen.ts';
+import { evtchnBindVirq, evtchnIsPending } from '../../guests/lib/evtchn-calls.ts';
 
 const F = C.XEN_DOMCTL.fields;
 type Field = keyof typeof F;
@@ -487,6 +488,30 @@ describe('domctl', () => {
     it('scheduler_op from a domU returns -EPERM', () => {
       expect(schedOp(t.guest, t.guest.domid, C.XEN_DOMCTL_SCHEDOP_putinfo, 65535)).to.equal(-EPERM);
       expect(t.m.domain(t.guest.domid)!.sched.weight).to.equal(256);
+    });
+  });
+
+  describe('set_virq_handler', () => {
+    const setHandler = (k: GuestKernel, domid: number, virq: number): number =>
+      domctl(k, C.XEN_DOMCTL_set_virq_handler, domid, (at) => k.v.store32(at + off('u.set_virq_handler.virq'), virq));
+
+    it('makes the domain the handler of a global VIRQ: VIRQ_DOM_EXC then fires there, not in Dom0', () => {
+      const g = t.guest;
+      const gp = evtchnBindVirq(g.v, g.buf, X.VIRQ_DOM_EXC, 0).port;
+      const dp = evtchnBindVirq(t.dom0.v, t.dom0.buf, X.VIRQ_DOM_EXC, 0).port;
+      expect(setHandler(t.dom0, g.domid, X.VIRQ_DOM_EXC)).to.equal(0);
+      t.m.destroy(t.other.domid);
+      expect(evtchnIsPending(g.v, g.sharedInfoVa, gp)).to.equal(true);
+      expect(evtchnIsPending(t.dom0.v, t.dom0.sharedInfoVa, dp)).to.equal(false);
+    });
+
+    it('a VIRQ that is not global (VIRQ_TIMER) or out of range returns -EINVAL', () => {
+      expect(setHandler(t.dom0, t.guest.domid, X.VIRQ_TIMER)).to.equal(-EINVAL);
+      expect(setHandler(t.dom0, t.guest.domid, 24)).to.equal(-EINVAL);
+    });
+
+    it('from a domU it returns -EPERM', () => {
+      expect(setHandler(t.guest, t.guest.domid, X.VIRQ_DOM_EXC)).to.equal(-EPERM);
     });
   });
 });
