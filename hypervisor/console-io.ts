@@ -84,6 +84,11 @@ function emitRaw(hv: Hypervisor, domid: number, text: string): void {
   for (const line of parts) emitLine(hv, domid, line);
 }
 
+/** One line of a domain's console output, into the console log and the pino log. */
+export function emitConsoleLine(hv: Hypervisor, domid: number, line: string): void {
+  emitLine(hv, domid, line);
+}
+
 function emitLine(hv: Hypervisor, domid: number, line: string): void {
   hv.consoleLog.push(line);
   hv.log.info({ dom: domid, sub: 'console' }, line);

@@ -92,6 +92,7 @@ function relinquishResources(hv: Hypervisor, d: Domain): void {
     hv.sched.timers.stop(v.timers.periodic);
     hv.sched.timers.stop(v.timers.poll);
   }
+  if (d.emu !== null) hv.emulator.detach(d);
   d.contexts.clear();
   for (const v of d.vcpus) {
     const kernel = v.guestTable;

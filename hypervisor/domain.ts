@@ -10,6 +10,7 @@ import type { GuestImage } from './public/vcpu.ts';
 import type { DomainEvtchn } from './event-channel.ts';
 import type { Timer } from './sched/timer-queue.ts';
 import { VMASST_TYPE_m2p_strict } from './public/xen.ts';
+import type { EmuDomain } from './emulate/state.ts';
 
 /** Life-cycle states; a domain moves only along DOMAIN_TRANSITIONS. */
 export const DomainState = {
@@ -73,6 +74,10 @@ export class Domain implements PageOwner {
   image: GuestImage | null = null;
   /** console_io output held until a newline (Xen's pbuf). */
   consoleBuf = '';
+  /** Trap-and-emulate mode's state (hypervisor/emulate/); null for a PV domain. */
+  emu: EmuDomain | null = null;
+  /** Hypercall instructions its kernel executed (entries into Xen; a multicall is one). */
+  hypercalls = 0;
 
   constructor(
     readonly domid: number,

@@ -29,6 +29,7 @@ import { GuestTime } from './time.ts';
 import { VIRQ_DOM_EXC, VIRQ_TIMER } from './public/xen.ts';
 import { SHUTDOWN_crash } from './public/sched.ts';
 import { TRAP_invalid_op, type GuestCode } from './public/vcpu.ts';
+import { TrapAndEmulate } from './emulate/trap-and-emulate.ts';
 
 export interface MachineConfig {
   /** Machine RAM in MiB (default 1024). */
@@ -64,6 +65,8 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   readonly mmuext: MmuextOp;
   readonly traps: PvTraps;
   readonly privOps: PvPrivOps;
+  /** Trap-and-emulate mode, for domains built with it (hypervisor/emulate/). */
+  readonly emulator: TrapAndEmulate;
   readonly evtchn: EventChannels;
   readonly sched: Scheduler;
   readonly time: GuestTime;
@@ -119,6 +122,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     this.mmuext = new MmuextOp(this.mm, this.ga, this);
     this.traps = new PvTraps(this.mem, this.ga, (v, why) => this.domainCrash(v.domain, why));
     this.privOps = new PvPrivOps(this.mmuext, this.costs, this.log.child({ sub: 'traps' }));
+    this.emulator = new TrapAndEmulate(this);
     this.evtchn = new EventChannels(this);
     this.time = new GuestTime(this.mem, this.costs, cfg.wallclockSec ?? 1767225600);
     this.sched = new Scheduler(this, cfg.pcpus ?? 1);
@@ -232,12 +236,16 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
 
   // ---- the vCPU's view -------------------------------------------------------------
 
+  // An emulated domain's vCPUs (v.emu set) go to the trap-and-emulate VMM throughout.
+
   emulateStore(v: Vcpu, lo: number, hi: number, size: number, vlo: number, vhi: number): boolean {
+    if (v.emu !== null) return false; // no writable-pagetable emulation: the fault is the guest's
     return this.ptwr.emulateStore(v, lo, hi, size, vlo, vhi);
   }
 
   hypercall(cpu: Cpu, nr: number): number {
     const v = cpu as Vcpu;
+    if (v.emu !== null) return this.emulator.hypercall(v);
     if (v.cpl === USER_CPL) {
       // From user mode the instruction is a system call for the guest kernel: its
       // syscall callback, or #UD when it has none.
@@ -247,19 +255,36 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
         v.fault(TRAP_invalid_op, -1); // its iret back executes the instruction again
       }
     }
+    v.domain.hypercalls++;
     return this.table.dispatch(v, nr, v.args);
   }
 
   privOp(cpu: Cpu, op: number, a: number, b: number, c: number): number {
-    return this.privOps.execute(cpu as Vcpu, op, a, b, c);
+    const v = cpu as Vcpu;
+    if (v.emu !== null) return this.emulator.privOp(v, op, a, b, c);
+    return this.privOps.execute(v, op, a, b, c);
   }
 
   deliver(cpu: Cpu, kind: number, vector: number, errorCode: number, retLo: number, retHi: number): boolean {
-    return this.traps.deliver(cpu as Vcpu, kind, vector, errorCode, retLo, retHi);
+    const v = cpu as Vcpu;
+    if (v.emu !== null) return this.emulator.deliver(v, kind, vector, errorCode, retLo, retHi);
+    return this.traps.deliver(v, kind, vector, errorCode, retLo, retHi);
   }
 
   pendingInterrupt(cpu: Cpu): number {
-    return this.traps.pendingInterrupt(cpu as Vcpu);
+    const v = cpu as Vcpu;
+    if (v.emu !== null) return this.emulator.pendingInterrupt(v);
+    return this.traps.pendingInterrupt(v);
+  }
+
+  /** A PV kernel's iretq to ring 0 is a #GP it gets; an emulated kernel's is emulated. */
+  emulateIret(cpu: Cpu, cs: number, rflags: number, rsp: number): boolean {
+    const v = cpu as Vcpu;
+    return v.emu !== null && this.emulator.iret(v, cs, rflags, rsp);
+  }
+
+  pageTableWrite(cpu: Cpu): void {
+    this.emulator.pageTableWrite(cpu as Vcpu);
   }
 
   codeAt(cpu: Cpu, key: number): GuestCode | undefined {
@@ -275,7 +300,8 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     const v = cpu as Vcpu;
     this.pageFaults++;
     const si = v.domain.sharedInfoMfn;
-    if (si >= 0 && v.vcpuId < 32) {
+    // A native kernel reads CR2 (which the CPU set) and knows nothing of vcpu_info.
+    if (si >= 0 && v.vcpuId < 32 && v.emu === null) {
       const off = v.vcpuId * VCPU_INFO.size + VCPU_INFO.fields['arch.cr2'].offset;
       this.mem.write32(si, off, lo);
       this.mem.write32(si, off + 4, hi);

@@ -11,9 +11,12 @@ import { checkInvariants } from './invariants.ts';
 import type { GuestCode, GuestImage, GuestVcpu } from './public/vcpu.ts';
 import { STEP_BLOCKED, STEP_HALTED, STEP_IDLE } from './arch/cpu.ts';
 import { hi32, lo32 } from './arch/pte.ts';
+import { buildEmulatedDomain } from './emulate/build.ts';
+import { domainStats, type DomainStats } from './domain-stats.ts';
 
 export { Hypervisor, KERNEL_VIRT_BASE, type MachineConfig };
 export { BareMachine, type BareMachineConfig } from './arch/bare-machine.ts';
+export type { DomainStats };
 
 /** What the host gets back for a built domain: its id and its vCPUs' guest-facing ports. */
 export interface GuestHandle extends BootLayout {
@@ -29,6 +32,12 @@ export interface GuestOptions {
   cmdline?: string;
   /** The kernel: its code by virtual address and entry point (vCPU 0 starts there). */
   image?: GuestImage;
+  /**
+   * 'pv' (default): a paravirtualized guest built as Xen's builder does. 'emulate': an
+   * unpatched native kernel in trap-and-emulate mode (hypervisor/emulate/), booted as
+   * the bare machine's loader would boot it, its privileged instructions trapping.
+   */
+  mode?: 'pv' | 'emulate';
 }
 
 /** How a host-driven run of one vCPU ended. */
@@ -43,12 +52,19 @@ export class Machine {
 
   /** Builds Dom0: domain 0, privileged, with I/O access, unpaused. */
   bootDom0(opts: GuestOptions = {}): GuestHandle {
+    if (opts.mode === 'emulate') throw new Error('Dom0 must be paravirtualized');
     const d = createDomain(this.hv, { privileged: true, hasIomem: true, maxVcpus: opts.maxVcpus ?? 1 }, true);
     return this.finish(d, opts);
   }
 
-  /** Builds an unprivileged PV guest the way Xen's dom0 builder would, unpaused. */
+  /**
+   * Builds an unprivileged guest, unpaused: PV the way Xen's dom0 builder would, or in
+   * trap-and-emulate mode with `mode: 'emulate'`.
+   */
   createGuest(opts: GuestOptions = {}): GuestHandle {
+    if (opts.mode !== undefined && opts.mode !== 'pv' && opts.mode !== 'emulate') {
+      throw new Error(`unknown guest mode "${String(opts.mode)}"`);
+    }
     const d = createDomain(this.hv, { maxVcpus: opts.maxVcpus ?? 1 });
     return this.finish(d, opts);
   }
@@ -56,14 +72,15 @@ export class Machine {
   private finish(d: Domain | number, opts: GuestOptions): GuestHandle {
     if (typeof d === 'number') throw new Error(`cannot create domain: errno ${-d}`);
     const pages = opts.pages ?? Math.floor(((opts.memoryMb ?? 16) * 1024 * 1024) / PAGE_SIZE);
-    const layout = buildPvDomain(this.hv, d, pages, opts.cmdline);
+    const emulate = opts.mode === 'emulate';
+    const layout = emulate ? buildEmulatedDomain(this.hv, d, pages, opts.cmdline) : buildPvDomain(this.hv, d, pages, opts.cmdline);
     if (typeof layout === 'string') {
       killDomain(this.hv, d, undefined);
       throw new Error(`cannot build d${d.domid}: ${layout}`);
     }
     d.pauseCount = 0;
     d.transition(DomainState.Running);
-    this.hv.time.updateWallclock(d);
+    if (!emulate) this.hv.time.updateWallclock(d);
     if (opts.image) {
       d.image = opts.image;
       const entry = opts.image.entry;
@@ -114,6 +131,12 @@ export class Machine {
 
   domain(domid: number): Domain | undefined {
     return this.hv.domainById(domid);
+  }
+
+  /** A domain's statistics as plain numbers (hypercalls, emulated instructions, …), if it exists. */
+  domainStats(domid: number): DomainStats | undefined {
+    const d = this.hv.domainById(domid);
+    return d ? domainStats(d) : undefined;
   }
 
   /** Every broken invariant, as text; empty when the machine is consistent. */

@@ -12,6 +12,7 @@ import { _PAGE_PRESENT, _PAGE_RW, pteMfn } from './arch/pte.ts';
 import { TLB_ENTRIES, TLB_RW } from './arch/tlb.ts';
 import type { Domain } from './domain.ts';
 import { checkEvtchnInvariants } from './evtchn-invariants.ts';
+import { checkEmulatedDomain } from './emulate/invariants.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { isGuestL4Slot } from './mm/page-table.ts';
 import { DOMID_FIRST_RESERVED } from './public/xen.ts';
@@ -66,9 +67,11 @@ export function checkInvariants(hv: Hypervisor): string[] {
         if (f.owner[base] !== d.domid) report(`d${d.domid}v${v.vcpuId}: base ${base} owned by ${f.owner[base]}`);
         if (d.isDying) report(`dying d${d.domid}v${v.vcpuId} still holds base ${base}`);
       }
+      // An emulated domain's CR3 is its own guest-physical one (checked below).
       const active = v.cpl === 3 ? v.guestTableUser : v.guestTable;
-      if (v.cr3 !== active) report(`d${d.domid}v${v.vcpuId}: cr3 ${v.cr3} is not the base for CPL ${v.cpl}`);
+      if (d.emu === null && v.cr3 !== active) report(`d${d.domid}v${v.vcpuId}: cr3 ${v.cr3} is not the base for CPL ${v.cpl}`);
     }
+    checkEmulatedDomain(hv, d, report);
   }
 
   // References held by the entries of validated tables.

@@ -11,6 +11,7 @@ import { VcpuHalted } from './public/vcpu.ts';
 import { CreditUnit } from './sched/credit.ts';
 import type { VcpuTimers } from './sched/core.ts';
 import { RUNSTATE_offline } from './public/vcpu-op.ts';
+import type { EmuVcpu } from './emulate/state.ts';
 
 export { addHi, addLo, addOffset } from './arch/cpu.ts';
 
@@ -74,6 +75,9 @@ export class Vcpu extends Cpu {
   kernelSs = 0;
   kernelSp = 0;
 
+  /** Trap-and-emulate mode's virtual state (hypervisor/emulate/); null for a PV vCPU. */
+  emu: EmuVcpu | null = null;
+
   constructor(
     readonly domain: Domain,
     readonly vcpuId: number,
@@ -86,6 +90,22 @@ export class Vcpu extends Cpu {
   /** Loads CR3 for the current mode: guestTableUser in user mode, else guestTable. */
   reloadCr3(): void {
     this.loadCr3(this.cpl === USER_CPL ? this.guestTableUser : this.guestTable);
+  }
+
+  /**
+   * A handler unwinding into an emulated kernel restores its virtual IF with its RFLAGS,
+   * and its guest-physical CR3 follows the CR3 the CPU restored.
+   */
+  protected override unwindState(): number {
+    return this.emu !== null && this.emu.vif ? 1 : 0;
+  }
+
+  protected override restoreAfterUnwind(saved: number): void {
+    const emu = this.emu;
+    if (emu === null) return;
+    emu.vif = saved === 1;
+    const pfn = this.xen.frames.m2pLo[this.cr3];
+    if (Math.floor(emu.cr3 / 4096) !== pfn) emu.cr3 = pfn * 4096;
   }
 
   override checkRunnable(): void {

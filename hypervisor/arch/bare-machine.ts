@@ -159,6 +159,14 @@ export class BareMachine implements CpuHost {
 
   notePageFault(): void {}
 
+  /** At CPL 0 an iretq never goes to an inner ring; from user mode it #GPs. */
+  emulateIret(): boolean {
+    return false;
+  }
+
+  /** No P2M, so no shadow paging: never called. */
+  pageTableWrite(): void {}
+
   deliver(cpu: Cpu, kind: number, vector: number, errorCode: number, retLo: number, retHi: number): boolean {
     const flags = cpu.rflags;
     let type = deliverViaIdt(cpu, kind, vector, errorCode, retLo, retHi, 0, flags);

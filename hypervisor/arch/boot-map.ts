@@ -2,7 +2,9 @@
 // mapped at KERNEL_VIRT_BASE (Linux's direct map, L4 slot 272) by a 4-level tree that
 // sits in that memory after start_info and the P2M list. Layer: hypervisor/arch. Xen's
 // domain builder maps the page-table pages read-only (they will be validated); the
-// bare machine's loader maps everything writable.
+// bare machine's loader maps everything writable. For a trap-and-emulate guest the
+// entries (and the P2M list) hold guest-physical frame numbers, as the native loader
+// writes them, while the tables sit in the domain's machine frames.
 
 import { PAGE_SIZE, type MachineMemory } from './memory.ts';
 import { _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, hi32, lo32, pteHiAddr, pteLo } from './pte.ts';
@@ -43,28 +45,37 @@ export function bootMapLayout(nrPages: number): BootMapLayout | string {
 
 /**
  * Writes the P2M list and the page tables for memory whose PFN p is machine frame
- * mfns[p]. Page-table pages are mapped read-only when `roTables` is set.
+ * mfns[p]. Page-table pages are mapped read-only when `roTables` is set. With
+ * `guestPhysical`, entries and the P2M list hold PFNs (the list is the identity, as on a
+ * bare machine); the pages written are still mfns[p].
  */
-export function writeBootMap(mem: MachineMemory, mfns: Float64Array, l: BootMapLayout, roTables: boolean): void {
+export function writeBootMap(mem: MachineMemory, mfns: Float64Array, l: BootMapLayout, roTables: boolean,
+  guestPhysical = false): void {
   const nrPages = mfns.length;
+  const frame = (pfn: number): number => (guestPhysical ? pfn : mfns[pfn]);
   const put64 = (mfn: number, off: number, lo: number, hi: number): void => {
     mem.write32(mfn, off, lo >>> 0);
     mem.write32(mfn, off + 4, hi >>> 0);
   };
   for (let pfn = 0; pfn < nrPages; pfn++) {
     const at = pfn * 8;
-    put64(mfns[1 + Math.floor(at / PAGE_SIZE)], at % PAGE_SIZE, mfns[pfn], 0);
+    put64(mfns[1 + Math.floor(at / PAGE_SIZE)], at % PAGE_SIZE, frame(pfn), 0);
   }
   const l4 = mfns[l.ptPfn];
   const l3 = mfns[l.ptPfn + 1];
   const l2Base = l.ptPfn + 1 + l.nrL3;
   const l1Base = l2Base + l.nrL2;
   const tableFlags = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED;
-  put64(l4, KERNEL_L4_SLOT * 8, pteLo(l3, tableFlags), pteHiAddr(l3));
-  for (let i = 0; i < l.nrL2; i++) put64(l3, i * 8, pteLo(mfns[l2Base + i], tableFlags), pteHiAddr(mfns[l2Base + i]));
+  const l3Entry = frame(l.ptPfn + 1);
+  put64(l4, KERNEL_L4_SLOT * 8, pteLo(l3Entry, tableFlags), pteHiAddr(l3Entry));
+  for (let i = 0; i < l.nrL2; i++) {
+    const e = frame(l2Base + i);
+    put64(l3, i * 8, pteLo(e, tableFlags), pteHiAddr(e));
+  }
   for (let i = 0; i < l.nrL1; i++) {
     const l2 = mfns[l2Base + Math.floor(i / 512)];
-    put64(l2, (i % 512) * 8, pteLo(mfns[l1Base + i], tableFlags), pteHiAddr(mfns[l1Base + i]));
+    const e = frame(l1Base + i);
+    put64(l2, (i % 512) * 8, pteLo(e, tableFlags), pteHiAddr(e));
   }
   for (let pfn = 0; pfn < nrPages; pfn++) {
     const isPt = pfn >= l.ptPfn && pfn < l.ptPfn + l.nrPt;
@@ -72,7 +83,8 @@ export function writeBootMap(mem: MachineMemory, mfns: Float64Array, l: BootMapL
       ? _PAGE_PRESENT | _PAGE_ACCESSED
       : _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY;
     const l1 = mfns[l1Base + Math.floor(pfn / 512)];
-    put64(l1, (pfn % 512) * 8, pteLo(mfns[pfn], flags), pteHiAddr(mfns[pfn]));
+    const e = frame(pfn);
+    put64(l1, (pfn % 512) * 8, pteLo(e, flags), pteHiAddr(e));
   }
 }
 

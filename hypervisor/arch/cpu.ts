@@ -89,6 +89,18 @@ export interface CpuHost {
   codeAt(cpu: Cpu, key: number): GuestCode | undefined;
   /** The CPU's software can no longer run (domain_crash, or a triple fault). */
   crash(cpu: Cpu, reason: string): void;
+  /**
+   * An iretq to an inner ring, which #GPs on x86: a VMM that runs a kernel deprivileged
+   * may emulate it instead (pop the frame's CS, RFLAGS and RSP into the CPU's state) and
+   * return true, and iretq then goes to the frame's RIP. False: the #GP is raised.
+   */
+  emulateIret(cpu: Cpu, cs: number, rflags: number, rsp: number): boolean;
+  /**
+   * A store (already translated, not yet performed) to machine frame `mfn`, which the
+   * walker stamped with the CPU's shadow epoch: the VMM write-protects it (trap-and-emulate
+   * shadow paging). Called only for CPUs with a P2M.
+   */
+  pageTableWrite(cpu: Cpu, mfn: number): void;
 }
 
 /** Thrown through guest code when control leaves it for good (an iret elsewhere). */
@@ -136,6 +148,13 @@ export class Cpu implements PagingContext {
   private targetHi = 0;
   private nesting = 0;
   readonly port: GuestVcpu;
+
+  /**
+   * Guest-physical page tables (trap-and-emulate): PFN → MFN for the walker, and the
+   * shadow epoch it stamps table frames with. Null and 0 for machine-frame tables.
+   */
+  p2m: Float64Array | null = null;
+  shadowEpoch = 0;
 
   /** IDTR, GDTR and TR (native and trap-and-emulate kernels; xensim's ltr takes an address). */
   idtrLo = 0;
@@ -195,6 +214,7 @@ export class Cpu implements PagingContext {
     for (let tries = 0; ; tries++) {
       const ma = this.walk(lo, hi, ACCESS_WRITE);
       if (ma >= 0) {
+        if (this.shadowEpoch !== 0) this.shadowCheck(ma);
         this.writeMachine(ma, size, vlo, vhi);
         return;
       }
@@ -267,6 +287,15 @@ export class Cpu implements PagingContext {
     }
   }
 
+  /** A store to a frame stamped with this CPU's shadow epoch traps to the host first. */
+  private shadowCheck(ma: number): boolean {
+    const stamps = this.host.walker.shadowStamps;
+    const mfn = Math.floor(ma / PAGE_SIZE);
+    if (stamps === null || mfn >= stamps.length || stamps[mfn] !== this.shadowEpoch) return false;
+    this.host.pageTableWrite(this, mfn);
+    return true;
+  }
+
   private readM2p(offset: number, size: number): number {
     const f = this.host.frames;
     let v = 0;
@@ -295,8 +324,10 @@ export class Cpu implements PagingContext {
    * Xen's ptwr emulation takes only stores inside one page, so both are translated first.
    */
   private storeBytewise(lo: number, hi: number, size: number, vlo: number, vhi: number): void {
-    this.translate(lo, hi, ACCESS_WRITE);
-    this.translate(addLo(lo, size - 1), addHi(lo, hi, size - 1), ACCESS_WRITE);
+    const first = this.translate(lo, hi, ACCESS_WRITE);
+    const last = this.translate(addLo(lo, size - 1), addHi(lo, hi, size - 1), ACCESS_WRITE);
+    // One instruction: at most one shadow-paging trap, whichever page it hits.
+    if (this.shadowEpoch !== 0 && !this.shadowCheck(first)) this.shadowCheck(last);
     for (let i = 0; i < size; i++) {
       const byte = i < 4 ? (vlo >>> (i * 8)) & 0xff : (vhi >>> ((i - 4) * 8)) & 0xff;
       this.writeMachine(this.translate(addLo(lo, i), addHi(lo, hi, i), ACCESS_WRITE), 1, byte, 0);
@@ -380,6 +411,7 @@ export class Cpu implements PagingContext {
     const cr3 = this.cr3;
     const rsp = this.regs[4];
     const rflags = this.rflags;
+    const extra = this.unwindState();
     if (!this.host.deliver(this, kind, vector, errorCode, token, TOKEN_HI)) {
       this.contexts.done(token);
       this.checkRunnable();
@@ -396,7 +428,7 @@ export class Cpu implements PagingContext {
         if (this.cr3 !== cr3) this.loadCr3(cr3);
         this.regs[4] = rsp;
         this.rflags = rflags;
-        this.restoreAfterUnwind();
+        this.restoreAfterUnwind(extra);
         throw e;
       }
       this.crash(`exception in a trap handler: ${errorText(e)}`);
@@ -406,8 +438,15 @@ export class Cpu implements PagingContext {
   /** The CPL a handler ran at (set by enterHandler). */
   private cplAtHandler = 0;
 
-  /** Hook for the host: state to restore when a handler unwinds by throwing. */
-  protected restoreAfterUnwind(): void {}
+  /**
+   * Hooks for subclasses: state beyond the registers (as a number) saved before a
+   * delivery, and restored when its handler unwinds into the faulting code by throwing.
+   */
+  protected unwindState(): number {
+    return 0;
+  }
+
+  protected restoreAfterUnwind(_saved: number): void {}
 
   /**
    * Transfers control to (lo, hi) for good: the caller (an iret) has set up privilege,

@@ -45,9 +45,14 @@ function write64(cpu: Cpu, at: number, value: number): boolean {
  * cpu.entryLo/Hi, CPL and RSP. Returns the gate type (the caller clears IF for an
  * interrupt gate), GATE_DPL_DENIED for a refused `int n`, or GATE_FAILED when the IDT,
  * TSS or stack cannot be used (a triple fault on real hardware).
+ *
+ * `kernelRing` is the ring the kernel really runs in while believing it is ring 0 (0 on
+ * the bare machine; 1 under trap-and-emulate, whose VMM delivers as the kernel expects):
+ * the `int n` DPL check, the RPL of the interrupted CS and SS, and the TSS stack slot
+ * all see ring 0 in its place.
  */
 export function deliverViaIdt(cpu: Cpu, kind: number, vector: number, errorCode: number, retLo: number, retHi: number,
-  targetCpl: number, flags: number): number {
+  targetCpl: number, flags: number, kernelRing = 0): number {
   if (vector * 16 + 15 > cpu.idtrLimit) return GATE_FAILED;
   const base = s64(cpu.idtrLo, cpu.idtrHi) + vector * 16;
   // A gate's first quadword is not an address: read it as halves (a double would round it).
@@ -59,20 +64,22 @@ export function deliverViaIdt(cpu: Cpu, kind: number, vector: number, errorCode:
   const type = attr & 0xf;
   const dpl = (attr >>> 5) & 3;
   if ((attr & 0x80) === 0 || (type !== GATE_INTERRUPT && type !== GATE_TRAP)) return GATE_FAILED;
-  if (kind === KIND_SOFTINT && cpu.cpl > dpl) return GATE_DPL_DENIED;
+  const oldCpl = cpu.cpl;
+  const seenCpl = oldCpl === kernelRing ? 0 : oldCpl;
+  const seenTarget = targetCpl === kernelRing ? 0 : targetCpl;
+  if (kind === KIND_SOFTINT && seenCpl > dpl) return GATE_DPL_DENIED;
   const offLo = ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0;
   let rsp = cpu.regs[REG_RSP];
   const oldRsp = rsp;
-  const oldCpl = cpu.cpl;
   if (targetCpl < oldCpl) {
     // The stack for the inner ring comes from the TSS (RSP0 at offset 4, RSP1 at 12).
-    const tss = s64(cpu.trLo, cpu.trHi) + 4 + targetCpl * 8;
+    const tss = s64(cpu.trLo, cpu.trHi) + 4 + seenTarget * 8;
     rsp = read64Unaligned(cpu, tss);
     if (Number.isNaN(rsp)) return GATE_FAILED;
   }
   rsp = Math.floor(rsp / 16) * 16;
-  const oldSs = oldCpl === 3 ? USER_SS : KERNEL_SS | oldCpl;
-  const oldCs = oldCpl === 3 ? USER_CS : KERNEL_CS | oldCpl;
+  const oldSs = seenCpl === 3 ? USER_SS : KERNEL_SS | seenCpl;
+  const oldCs = seenCpl === 3 ? USER_CS : KERNEL_CS | seenCpl;
   const words = errorCode >= 0 ? 6 : 5;
   const frame = [oldSs, oldRsp, flags, oldCs, s64(retLo, retHi), errorCode];
   for (let i = 0; i < words; i++) {
@@ -101,8 +108,9 @@ function read32(cpu: Cpu, at: number): number {
 
 /**
  * iretq: pops RIP, CS, RFLAGS, RSP and SS at the current privilege. It may return to
- * the same or an outer ring only (#GP otherwise); IF and IOPL change only when CPL
- * allows it. Never returns into its caller.
+ * the same or an outer ring only (#GP otherwise, unless the CPU's host emulates the
+ * return, as a trap-and-emulate VMM does for its deprivileged kernel); IF and IOPL
+ * change only when CPL allows it. Never returns into its caller.
  */
 export function iretq(cpu: Cpu): never {
   cpu.checkRunnable();
@@ -115,6 +123,7 @@ export function iretq(cpu: Cpu): never {
     const rsp = loadS64(cpu, sp + 24);
     const newCpl = cs & 3;
     if (newCpl < cpu.cpl) {
+      if (cpu.host.emulateIret(cpu, cs, rflags, rsp)) return cpu.transfer(lo32(rip), hi32(rip));
       cpu.fault(TRAP_gp_fault, cs & 0xfffc);
       continue;
     }

@@ -4,6 +4,12 @@
 //
 // With a hypervisor present, L4 slots 256-271 are Xen's: rings 1-3 cannot reach them,
 // except reads of the read-only M2P window in slot 256, served from the M2P table.
+//
+// Guest-physical tables (trap-and-emulate mode, hypervisor/emulate/): when the context
+// has a P2M map, every entry's frame (upper levels and leaf) is a PFN translated through
+// it, and each table frame the walk reads is stamped with the context's shadow epoch in
+// one machine-wide array (the VMM's record of which frames it write-protects; see
+// hypervisor/emulate/shadow.ts). A TLB hit reads neither.
 
 import { MachineMemory, PAGE_SIZE } from './memory.ts';
 import { FrameTable } from './frame-table.ts';
@@ -44,19 +50,36 @@ export const XEN_L4_FIRST = 256;
 export const XEN_L4_LAST = 271;
 export const RO_MPT_L4_SLOT = 256;
 
-/** The parts of a vCPU the walk reads: CR3 and the TLB. */
+/** The parts of a vCPU the walk reads: CR3, the TLB, and for guest-physical tables the P2M. */
 export interface PagingContext {
+  /** The L4's machine frame. */
   cr3: number;
   readonly tlb: Tlb;
+  /** PFN → MFN when the tables hold guest-physical frame numbers; null when they hold MFNs. */
+  readonly p2m: Float64Array | null;
+  /** The shadow epoch walks stamp table frames with (used only with a P2M). */
+  readonly shadowEpoch: number;
 }
 
 export class PageWalker {
+  /**
+   * By MFN: the shadow epoch of the last walk that read the frame as a page table
+   * through a P2M (0: never). Allocated when the first guest-physical context appears.
+   */
+  shadowStamps: Uint32Array | null = null;
+
   constructor(
     private readonly mem: MachineMemory,
     private readonly frames: FrameTable,
     /** True under a hypervisor: L4 slots 256-271 are Xen's. */
     private readonly xenRange: boolean,
   ) {}
+
+  /** Allocates the stamp array (once): a guest with guest-physical tables exists. */
+  enableShadowStamps(): Uint32Array {
+    if (this.shadowStamps === null) this.shadowStamps = new Uint32Array(this.frames.nrFrames);
+    return this.shadowStamps;
+  }
 
   /**
    * Translates the virtual address (lo, hi) for `access` at privilege `cpl`.
@@ -85,6 +108,8 @@ export class PageWalker {
 
   private walk(ctx: PagingContext, lo: number, hi: number, vpn: number, access: number, cpl: number): number {
     const mem = this.mem;
+    const nrFrames = this.frames.nrFrames;
+    const p2m = ctx.p2m;
     const user = cpl === 3;
     let table = ctx.cr3;
     let rw = 1;
@@ -95,7 +120,8 @@ export class PageWalker {
     let leafLo = 0;
     let mfn = 0;
     for (let level = 4; level >= 1; level--) {
-      if (table >= this.frames.nrFrames) return xlatePageFault(faultCode(PFEC_reserved_bit | PFEC_page_present, access, user));
+      if (table >= nrFrames) return xlatePageFault(faultCode(PFEC_reserved_bit | PFEC_page_present, access, user));
+      if (p2m !== null) this.shadowStamps![table] = ctx.shadowEpoch;
       const idx = level === 4 ? l4Index(hi) : level === 3 ? l3Index(lo, hi) : level === 2 ? l2Index(lo) : l1Index(lo);
       const off = idx << 3;
       let elo = mem.read32(table, off);
@@ -118,10 +144,18 @@ export class PageWalker {
           const span = level === 3 ? 0x3ffff : 0x1ff;
           mfn = (mfn & ~span) + (vpn % (span + 1));
         }
+        // A guest-physical leaf outside the guest's memory is MMIO with no device behind
+        // it: a frame past the end of machine memory (reads all-ones, writes ignored).
+        if (p2m !== null) mfn = mfn < p2m.length ? p2m[mfn] : nrFrames + mfn;
         leafTable = table;
         leafOff = off;
         leafLo = elo;
         break;
+      }
+      if (p2m !== null) {
+        // A table outside the guest's memory: reserved-bit fault, as for a missing frame.
+        if (mfn >= p2m.length) return xlatePageFault(faultCode(PFEC_reserved_bit | PFEC_page_present, access, user));
+        mfn = p2m[mfn];
       }
       table = mfn;
     }
@@ -139,10 +173,12 @@ export class PageWalker {
 
   /**
    * Slot 256, when the loaded L4 has Xen's RO M2P entry there, maps the M2P table for
-   * reads; everything else in Xen's range faults.
+   * reads; everything else in Xen's range faults (all of it for guest-physical tables).
    */
   private xenRangeAccess(ctx: PagingContext, lo: number, hi: number, l4: number, access: number, cpl: number): number {
     const user = cpl === 3;
+    // A guest with guest-physical tables is not Xen-aware: the whole range is the VMM's.
+    if (ctx.p2m !== null) return xlatePageFault(faultCode(PFEC_page_present, access, user));
     if (l4 === RO_MPT_L4_SLOT && (this.mem.read32(ctx.cr3, RO_MPT_L4_SLOT << 3) & _PAGE_PRESENT) === 0) {
       return xlatePageFault(faultCode(0, access, user));
     }
