@@ -19,6 +19,8 @@ export interface DomainStats {
   readonly privOpsRefused: readonly number[];
   /** Trap-and-emulate: stores to shadowed page-table frames (each one a trap). */
   readonly ptWriteTraps: number;
+  /** Trap-and-emulate: hidden faults building shadows (first walk through a table frame in an epoch). */
+  readonly shadowFills: number;
   /** Trap-and-emulate: iretq to ring-0 frames caught (#GP) and emulated. */
   readonly iretsEmulated: number;
   /** External interrupts delivered: virtual APIC interrupts (emulate) or event upcalls (PV). */
@@ -56,6 +58,7 @@ export function domainStats(d: Domain): DomainStats {
     privOpsTotal,
     privOpsRefused: emu ? Array.from(emu.privRefused) : new Array<number>(PRIV_NAMES.length).fill(0),
     ptWriteTraps: emu ? emu.ptWriteTraps : 0,
+    shadowFills: emu ? emu.shadowFills : 0,
     iretsEmulated: emu ? emu.iretsEmulated : 0,
     interruptsDelivered: emu ? emu.interrupts : upcalls,
     apicRaised,

@@ -287,6 +287,10 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     this.emulator.pageTableWrite(cpu as Vcpu);
   }
 
+  shadowFill(cpu: Cpu, n: number): void {
+    this.emulator.shadowFill(cpu as Vcpu, n);
+  }
+
   codeAt(cpu: Cpu, key: number): GuestCode | undefined {
     return (cpu as Vcpu).domain.image?.text.get(key);
   }

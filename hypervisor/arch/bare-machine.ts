@@ -167,6 +167,8 @@ export class BareMachine implements CpuHost {
   /** No P2M, so no shadow paging: never called. */
   pageTableWrite(): void {}
 
+  shadowFill(): void {}
+
   deliver(cpu: Cpu, kind: number, vector: number, errorCode: number, retLo: number, retHi: number): boolean {
     const flags = cpu.rflags;
     let type = deliverViaIdt(cpu, kind, vector, errorCode, retLo, retHi, 0, flags);

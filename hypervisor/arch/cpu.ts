@@ -101,6 +101,8 @@ export interface CpuHost {
    * shadow paging). Called only for CPUs with a P2M.
    */
   pageTableWrite(cpu: Cpu, mfn: number): void;
+  /** A walk read `n` guest page-table frames not yet shadowed (guest-physical tables only). */
+  shadowFill(cpu: Cpu, n: number): void;
 }
 
 /** Thrown through guest code when control leaves it for good (an iret elsewhere). */
@@ -237,8 +239,11 @@ export class Cpu implements PagingContext {
   /** One walk, charging a page walk on a TLB miss. */
   private walk(lo: number, hi: number, access: number): number {
     const walks = this.tlb.fills;
-    const ma = this.host.walker.translate(this, lo, hi, access, this.cpl);
+    const walker = this.host.walker;
+    const fills = walker.shadowFills;
+    const ma = walker.translate(this, lo, hi, access, this.cpl);
     if (this.tlb.fills !== walks || ma < 0) this.cycles += this.host.costs.pageWalk;
+    if (walker.shadowFills !== fills) this.host.shadowFill(this, walker.shadowFills - fills);
     return ma;
   }
 

@@ -67,6 +67,8 @@ export class PageWalker {
    * through a P2M (0: never). Allocated when the first guest-physical context appears.
    */
   shadowStamps: Uint32Array | null = null;
+  /** Table frames newly stamped (shadows built): the hidden faults of a shadow-paging VMM. */
+  shadowFills = 0;
 
   constructor(
     private readonly mem: MachineMemory,
@@ -121,7 +123,11 @@ export class PageWalker {
     let mfn = 0;
     for (let level = 4; level >= 1; level--) {
       if (table >= nrFrames) return xlatePageFault(faultCode(PFEC_reserved_bit | PFEC_page_present, access, user));
-      if (p2m !== null) this.shadowStamps![table] = ctx.shadowEpoch;
+      if (p2m !== null && this.shadowStamps![table] !== ctx.shadowEpoch) {
+        // The first walk through this table since the epoch began: the VMM builds its shadow.
+        this.shadowStamps![table] = ctx.shadowEpoch;
+        this.shadowFills++;
+      }
       const idx = level === 4 ? l4Index(hi) : level === 3 ? l3Index(lo, hi) : level === 2 ? l2Index(lo) : l1Index(lo);
       const off = idx << 3;
       let elo = mem.read32(table, off);

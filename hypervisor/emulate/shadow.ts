@@ -16,6 +16,8 @@
 //   target frame carries the current epoch traps: costs.trap + costs.emulate, counted
 //   per domain, and the vCPU's TLB is flushed (the resync; costs.tlbFlush) before the
 //   store is performed;
+// - the first walk through a table frame in an epoch (the walker counts them) is a
+//   hidden page fault in which the VMM builds that shadow: trap + emulate each;
 // - Accessed and Dirty bits set by the walker never trap (the VMM keeps them itself);
 // - TLB hits read no stamps and cost nothing extra.
 // A frame stays shadowed until the epoch changes, even when the guest no longer uses it
@@ -53,6 +55,17 @@ export class ShadowPaging {
 
   private assign(d: Domain, epoch: number): void {
     for (const v of d.vcpus) v.shadowEpoch = epoch;
+  }
+
+  /**
+   * A walk read `n` table frames with no shadow in this epoch: each is a hidden page
+   * fault in which the VMM builds the shadow (trap + emulate). With no shadow cache,
+   * every CR3 load makes the next walks pay them again — the cost of context switches
+   * and fork under shadow paging.
+   */
+  fill(v: Vcpu, n: number): void {
+    v.cycles += n * (this.costs.trap + this.costs.emulate);
+    v.domain.emu!.shadowFills += n;
   }
 
   /** A store to a shadowed page table: the write-protection trap and the shadow resync. */

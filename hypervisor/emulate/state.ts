@@ -21,6 +21,8 @@ export class EmuDomain {
   readonly privRefused = new Float64Array(PRIV_NAMES.length);
   /** Guest stores to shadowed page-table frames (each a trap). */
   ptWriteTraps = 0;
+  /** Shadows built: the first walk through a guest table frame in an epoch (a hidden fault). */
+  shadowFills = 0;
   /** iretq to ring 0 frames, caught as #GP and emulated. */
   iretsEmulated = 0;
   /** External (virtual APIC) interrupts delivered through the guest's IDT. */

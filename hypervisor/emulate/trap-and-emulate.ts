@@ -79,4 +79,8 @@ export class TrapAndEmulate {
   pageTableWrite(v: Vcpu): void {
     this.shadow.writeTrap(v);
   }
+
+  shadowFill(v: Vcpu, n: number): void {
+    this.shadow.fill(v, n);
+  }
 }

@@ -424,6 +424,24 @@ describe('trap-and-emulate mode (an unpatched kernel in ring 1)', () => {
     expect(e.m.checkInvariants()).to.deep.equal([]);
   });
 
+  it('after a CR3 load the first walk through each table frame is a hidden fault building its shadow (charged, counted); later walks are not', () => {
+    const e = emulated();
+    const seen: number[] = [];
+    expect(e.m.exec(e.domid, 0, function* (cpu) {
+      const v = e.v;
+      cpu.writeCr3(cpu.readCr3()); // a new epoch: no table is shadowed
+      const f0 = stats(e).shadowFills;
+      const c0 = v.cycles;
+      cpu.load32(pfnToVa(40));
+      seen.push(stats(e).shadowFills - f0, v.cycles - c0 >= 4 * (TRAP + EMULATE) ? 1 : 0);
+      const c1 = v.cycles;
+      cpu.load32(pfnToVa(41)); // a TLB miss through the same four tables
+      seen.push(stats(e).shadowFills - f0, v.cycles - c1 < TRAP ? 1 : 0);
+      yield;
+    })).to.equal('idle');
+    expect(seen).to.deep.equal([4, 1, 4, 1]);
+  });
+
   it('mov to cr3 of a guest-physical address loads the machine frame the P2M gives; a PFN outside memory is #GP(0)', () => {
     const e = emulated();
     const d = e.m.domain(e.domid)!;
