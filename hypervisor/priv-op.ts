@@ -100,7 +100,7 @@ export class PvPrivOps {
 
   private rdmsr(v: Vcpu, msr: number): number | undefined {
     switch (msr) {
-      case MSR_IA32_TSC: return Math.floor(v.cycles);
+      case MSR_IA32_TSC: return v.tsc(); // as rdtsc (no vTSC)
       case MSR_EFER: return EFER_VALUE;
       case MSR_FS_BASE: return v.fsBase;
       case MSR_GS_BASE: return v.gsBase;

@@ -142,6 +142,31 @@ describe('privileged instructions (PV)', () => {
     expect(priv().emulated[PRIV_RDMSR]).to.equal(1);
   });
 
+  it('rdmsr of MSR_IA32_TSC is emulated and reads the TSC rdtsc reads', () => {
+    let before = -1;
+    let tsc = -1;
+    let after = -1;
+    vcpu().timeBase += 5_000_000; // 5 ms spent descheduled: the TSC moved on, its own cycles did not
+    expect(gp((v) => {
+      v.compute(1_000_000);
+      before = v.rdtsc();
+      tsc = v.rdmsr(0x10);
+      after = v.rdtsc();
+    })).to.equal(null);
+    expect(tsc).to.be.within(before, after);
+    expect(before).to.be.greaterThan(12_000_000);
+  });
+
+  it('mov from CR2 is emulated: it reads the address of the last #PF Xen injected', () => {
+    tk.on(14, 'unwind');
+    expect(() => g.v.load32(0x123000)).to.throw(GuestTrap);
+    let cr2 = -1;
+    expect(gp((v) => {
+      cr2 = v.readCr2();
+    })).to.equal(null);
+    expect(cr2).to.equal(0x123000);
+  });
+
   it('wrmsr of FS_BASE, GS_BASE and SHADOW_GS_BASE is emulated and reads back', () => {
     const base = pfnToVa(0) + 0x3000;
     for (const msr of [MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE]) {
