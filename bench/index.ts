@@ -13,6 +13,10 @@ import { SCHEDOP_block, SCHEDOP_yield } from '../hypervisor/public/sched.ts';
 import { CALLBACKTYPE_event } from '../hypervisor/public/callback.ts';
 import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnClearPending, evtchnSend, setUpcallPending } from '../guests/lib/evtchn-calls.ts';
 import { iretFromFrame, registerCallback } from '../guests/lib/xen-traps.ts';
+import { KERNEL_MODES, runKernel, type KernelMode } from '../dom0/toolstack/kernel-runs.ts';
+import { makeKernelImage } from '../guests/kernel/index.ts';
+import { LMBENCH_ROWS, lmbench } from '../guests/kernel/user/lmbench.ts';
+import { DEFAULT_COSTS } from '../hypervisor/arch/costs.ts';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns calls per second. */
 function rate(fn: () => void, ms = 1000): number {
@@ -204,6 +208,39 @@ function benchUpcalls(): void {
     `(${upcalls} in ${(m.now / 1e6).toFixed(0)} ms virtual)`);
 }
 
+/**
+ * The lmbench-style table in virtual time: the guest kernel's user programs timed with
+ * rdtsc natively (bare machine), patched (Xen pv-ops) and unpatched (trap-and-emulate).
+ */
+function benchLmbench(): void {
+  const us = new Map<KernelMode, Map<string, number>>();
+  const t0 = performance.now();
+  for (const mode of KERNEL_MODES) {
+    const r = runKernel(mode, makeKernelImage(lmbench()), { memoryMb: 32 });
+    if (r.failure) throw new Error(`lmbench ${mode}: ${r.failure}`);
+    const row = new Map<string, number>();
+    for (const line of r.console) {
+      const [tag, name, cycles] = line.split(' ');
+      if (tag === 'lmbench') row.set(name, Number(cycles) / DEFAULT_COSTS.clockMhz);
+    }
+    us.set(mode, row);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  const pad = (x: string, n: number): string => x.padStart(n);
+  console.log(`lmbench-style microbenchmarks in virtual time (us at ${DEFAULT_COSTS.clockMhz} MHz; ` +
+    `ratio to native in brackets):`);
+  console.log(`  ${'row'.padEnd(15)}${pad('native', 10)}${pad('patched', 18)}${pad('unpatched', 18)}`);
+  for (const name of LMBENCH_ROWS) {
+    const n = us.get('native')!.get(name)!;
+    const cell = (mode: KernelMode): string => {
+      const v = us.get(mode)!.get(name)!;
+      return pad(`${v.toFixed(2)} (${(v / n).toFixed(2)}x)`, 18);
+    };
+    console.log(`  ${name.padEnd(15)}${pad(n.toFixed(2), 10)}${cell('patched')}${cell('unpatched')}`);
+  }
+  console.log(`  (three kernel boots in ${secs.toFixed(1)} s host)`);
+}
+
 function expect0(rc: number): void {
   if (rc !== 0) throw new Error(`bench setup failed: ${rc}`);
 }
@@ -220,3 +257,5 @@ console.log('');
 benchContextSwitch();
 console.log('');
 benchUpcalls();
+console.log('');
+benchLmbench();

@@ -22,10 +22,15 @@ export interface KernelRun {
   /** Timer interrupts the (virtual) local APIC raised and lost (native and unpatched). */
   timerRaised: number;
   timerLost: number;
-  /** Hypercalls made (patched), and privileged-instruction and page-table-write traps. */
+  /** Hypercalls made (patched); privileged-instruction, page-table-write and iret traps (unpatched). */
   hypercalls: number;
   privTraps: number;
   ptWriteTraps: number;
+  /** Hidden faults building shadows of the unpatched kernel's page tables. */
+  shadowFills: number;
+  iretTraps: number;
+  /** The trapped privileged instructions by name (unpatched). */
+  privOpsByName: Record<string, number>;
 }
 
 export interface KernelRunOptions {
@@ -43,7 +48,7 @@ export function runKernel(mode: KernelMode, image: GuestImage, o: KernelRunOptio
   const limit = o.limitNs ?? 10e9;
   const run: KernelRun = {
     mode, console: [], endNs: 0, poweredOff: false, failure: '', timerRaised: 0, timerLost: 0, hypercalls: 0,
-    privTraps: 0, ptWriteTraps: 0,
+    privTraps: 0, ptWriteTraps: 0, shadowFills: 0, iretTraps: 0, privOpsByName: {},
   };
   if (mode === 'native') {
     const bm = new BareMachine({ memoryMb, costs: o.costs });
@@ -61,7 +66,7 @@ export function runKernel(mode: KernelMode, image: GuestImage, o: KernelRunOptio
   const m = new Machine({
     memoryMb: memoryMb + 64, debugBuild: true, costs: o.costs, logLevel: o.logLevel, logDestination: o.logDestination,
   });
-  const h = m.createGuest({ image, memoryMb });
+  const h = m.createGuest({ image, memoryMb, mode: mode === 'unpatched' ? 'emulate' : 'pv' });
   const d = m.domain(h.domid)!;
   const step = 1e6;
   while (m.now < limit && d.isAlive) m.run(step);
@@ -70,5 +75,14 @@ export function runKernel(mode: KernelMode, image: GuestImage, o: KernelRunOptio
   run.endNs = d.vcpus[0].nowNs(); // its clock stopped when it shut down
   run.poweredOff = d.shutdownCode === 0 && !d.isAlive;
   run.failure = run.poweredOff ? '' : d.crashReason || (d.isAlive ? 'still running' : `shut down (${d.shutdownCode})`);
+  const st = m.domainStats(h.domid)!;
+  run.hypercalls = st.hypercalls;
+  run.privTraps = st.privOpsTotal;
+  run.ptWriteTraps = st.ptWriteTraps;
+  run.shadowFills = st.shadowFills;
+  run.iretTraps = st.iretsEmulated;
+  run.privOpsByName = { ...st.privOpsByName };
+  run.timerRaised = st.apicRaised;
+  run.timerLost = st.apicLost;
   return run;
 }
