@@ -22,6 +22,8 @@ export interface DomainParams {
   maxPages?: number;
   handle?: Uint8Array;
   flags?: number;
+  /** createdomain's max_evtchn_port (default: event-channel.ts's per-domain default). */
+  maxEvtchnPort?: number;
 }
 
 /** Picks a free domid like Xen 4.17's rover: never 0, wrapping at DOMID_FIRST_RESERVED. */
@@ -59,7 +61,7 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
   hv.frames.typeCount[si] = 1;
   hv.frames.typeFlags[si] = PGT_validated;
   d.sharedInfoMfn = si;
-  hv.evtchn.initDomain(d);
+  hv.evtchn.initDomain(d, p.maxEvtchnPort);
   for (let i = 0; i < d.maxVcpus; i++) {
     const v = new Vcpu(d, i, hv, d.contexts);
     v.timers = new VcpuTimers(v, hv.sched);

@@ -111,7 +111,9 @@ export class Domctl {
     if (maxVcpus < 1 || maxVcpus > MAX_PV_VCPUS) return -EINVAL;
     if (dv.getUint32(U('arch.emulation_flags'), true) !== 0) return -EINVAL;
     const handle = this.buf.slice(U('handle'), U('handle') + 16);
-    const d = createDomain(this.hv, { domid: requested, maxVcpus, handle, flags });
+    // evtchn_init: min(max_evtchn_port, INT_MAX); 0 leaves the domain no usable port.
+    const maxEvtchnPort = Math.min(dv.getUint32(U('max_evtchn_port'), true), 0x7fffffff);
+    const d = createDomain(this.hv, { domid: requested, maxVcpus, handle, flags, maxEvtchnPort });
     if (typeof d === 'number') return d;
     dv.setUint16(F.domain.offset, d.domid, true);
     return 0;

@@ -5,11 +5,11 @@
 import { expect } from 'chai';
 import { bootTestMachine, type GuestKernel, type TestMachine } from '../support/fixture.ts';
 import { PTE_A, PTE_P, PTE_RW, mmuUpdate, mmuextOp, pfnToVa, pinTable, pte, ptePtr } from '../../guests/lib/xen-calls.ts';
-import { EACCES, EEXIST, EFAULT, EINVAL, ENOSYS, EOVERFLOW, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
+import { EACCES, EEXIST, EFAULT, EINVAL, ENOSPC, ENOSYS, EOVERFLOW, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
 import * as C from '../../hypervisor/public/domctl.ts';
 import * as M from '../../hypervisor/public/memory.ts';
 import * as X from '../../hypervisor/public/xen.ts';
-import { evtchnBindVirq, evtchnIsPending } from '../../guests/lib/evtchn-calls.ts';
+import { evtchnAllocUnbound, evtchnBindVirq, evtchnIsPending } from '../../guests/lib/evtchn-calls.ts';
 
 const F = C.XEN_DOMCTL.fields;
 type Field = keyof typeof F;
@@ -48,6 +48,7 @@ interface CreateOpts {
   maxVcpus?: number;
   flags?: number;
   handle?: Uint8Array;
+  maxEvtchnPort?: number;
 }
 
 /** createdomain; returns [rc, domain field written back]. */
@@ -55,6 +56,7 @@ function createDomain(k: GuestKernel, o: CreateOpts = {}): [number, number] {
   const rc = domctl(k, C.XEN_DOMCTL_createdomain, o.domid ?? 0, (at) => {
     k.v.store32(at + off('u.createdomain.max_vcpus'), o.maxVcpus ?? 1);
     k.v.store32(at + off('u.createdomain.flags'), o.flags ?? 0);
+    k.v.store32(at + off('u.createdomain.max_evtchn_port'), o.maxEvtchnPort ?? 1023);
     if (o.handle) k.v.write(at + off('u.createdomain.handle'), o.handle);
   });
   return [rc, k.v.load16(k.buf + F.domain.offset)];
@@ -237,6 +239,20 @@ describe('domctl', () => {
     expect(createDomain(t.dom0, { domid: 42 })[0]).to.equal(0);
     expect(createDomain(t.dom0, { domid: 42 })[0]).to.equal(-EEXIST);
     expect(t.m.hv.listDomains().length).to.equal(nr + 1);
+  });
+
+  it('createdomain passes max_evtchn_port to the event channels: ports above it are -ENOSPC', () => {
+    const [rc, domid] = createDomain(t.dom0, { maxEvtchnPort: 3 });
+    expect(rc).to.equal(0);
+    const ports = [1, 2, 3, 4].map(() => evtchnAllocUnbound(t.dom0.v, t.dom0.buf, 0, domid));
+    expect(ports.map((p) => p.rc)).to.deep.equal([0, 0, 0, -ENOSPC]);
+    expect(ports.slice(0, 3).map((p) => p.port)).to.deep.equal([1, 2, 3]);
+  });
+
+  it('createdomain with max_evtchn_port 0 leaves the domain no port to allocate', () => {
+    const [rc, domid] = createDomain(t.dom0, { maxEvtchnPort: 0 });
+    expect(rc).to.equal(0);
+    expect(evtchnAllocUnbound(t.dom0.v, t.dom0.buf, 0, domid).rc).to.equal(-ENOSPC);
   });
 
   it('createdomain with max_vcpus 0 returns -EINVAL', () => {
