@@ -9,7 +9,8 @@ const USAGE = `usage: xensim <command> [options]
 commands:
   demo [--memory MB] [--log-level LEVEL]
       boot a machine, build Dom0 and two guests, build and validate page tables,
-      try hostile updates, destroy a guest, and print a summary
+      try hostile updates, destroy a guest, and print a summary; then boot the
+      guest kernel natively, patched and unpatched and compare the three
 `;
 
 function main(argv: string[]): number {

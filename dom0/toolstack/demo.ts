@@ -1,9 +1,11 @@
 // The demo `npm start` runs until the scenario runner exists: a machine boots, Dom0 and
 // two guests are built, a guest builds and validates its own page tables through
 // hypercalls, hostile updates are refused with Xen's errors, and a guest is destroyed
-// with every frame returned. Host side (may use hypervisor/index.ts).
+// with every frame returned; then the guest kernel runs natively, patched and unpatched.
+// Host side (may use hypervisor/index.ts).
 
 import { Machine } from '../../hypervisor/index.ts';
+import { runKernelDemo } from './kernel-demo.ts';
 import { errnoName } from '../../hypervisor/public/errno.ts';
 import type { GuestVcpu } from '../../hypervisor/public/vcpu.ts';
 import * as X from '../../hypervisor/public/xen.ts';
@@ -95,7 +97,8 @@ export function runDemo(o: DemoOptions): number {
   }
   out(`domains: ${hv.listDomains().map((d) => `d${d.domid} ${d.state} ${d.totPages} pages`).join(', ')}\n`);
   out(`free frames: ${hv.alloc.freeFrames} of ${total}; invariants after destroy: ${after.length === 0 ? 'all hold' : after.join('; ')}\n`);
-  return problems.length === 0 && after.length === 0 ? 0 : 1;
+  const kernelOk = runKernelDemo(out);
+  return problems.length === 0 && after.length === 0 && kernelOk ? 0 : 1;
 }
 
 /** Writes a struct xen_domctl header (cmd, interface version, domain) at buf. */
