@@ -25,13 +25,10 @@ export interface BootLayout {
 }
 
 /**
- * Gives `d` nrPages of memory and its boot image. Returns the layout, or a string
- * saying why it could not (no memory).
+ * Gives `d` nrPages of memory, PFN 0 up, with their M2P entries; returns the P2M
+ * (PFN → MFN), or why it could not (no memory).
  */
-export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdline = ''): BootLayout | string {
-  const l = bootMapLayout(nrPages);
-  if (typeof l === 'string') return l;
-  const { ptPfn, stackPfn } = l;
+export function populate(hv: Hypervisor, d: Domain, nrPages: number): Float64Array | string {
   d.maxPages = Math.max(d.maxPages, nrPages);
   const mfns = new Float64Array(nrPages);
   for (let pfn = 0; pfn < nrPages; pfn++) {
@@ -41,6 +38,19 @@ export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdlin
     hv.frames.m2pLo[mfn] = pfn;
     hv.frames.m2pHi[mfn] = 0;
   }
+  return mfns;
+}
+
+/**
+ * Gives `d` nrPages of memory and its boot image. Returns the layout, or a string
+ * saying why it could not (no memory).
+ */
+export function buildPvDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdline = ''): BootLayout | string {
+  const l = bootMapLayout(nrPages);
+  if (typeof l === 'string') return l;
+  const { ptPfn, stackPfn } = l;
+  const mfns = populate(hv, d, nrPages);
+  if (typeof mfns === 'string') return mfns;
   const mem = hv.mem;
   writeBootMap(mem, mfns, l, true);
   // As Xen's builders do: every vCPU starts with upcalls masked, until its kernel is

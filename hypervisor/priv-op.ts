@@ -110,23 +110,20 @@ export class PvPrivOps {
   }
 
   private wrmsr(v: Vcpu, msr: number, lo: number, hi: number): number | undefined {
-    const value = (hi | 0) * 4294967296 + (lo >>> 0);
-    const canonical = (hi >> 15) === 0 || (hi >> 15) === -1;
-    switch (msr) {
-      case MSR_FS_BASE:
-        if (!canonical) return undefined;
-        v.fsBase = value;
-        return 0;
-      case MSR_GS_BASE:
-        if (!canonical) return undefined;
-        v.gsBase = value;
-        return 0;
-      case MSR_SHADOW_GS_BASE:
-        if (!canonical) return undefined;
-        v.gsBaseShadow = value;
-        return 0;
-      default:
-        return undefined;
-    }
+    return writeBaseMsr(v, msr, lo, hi) === true ? 0 : undefined;
   }
+}
+
+/**
+ * wrmsr of FS_BASE, GS_BASE or SHADOW_GS_BASE: true when written, false for a
+ * non-canonical base (#GP), undefined when `msr` is none of them.
+ */
+export function writeBaseMsr(v: Vcpu, msr: number, lo: number, hi: number): boolean | undefined {
+  if (msr !== MSR_FS_BASE && msr !== MSR_GS_BASE && msr !== MSR_SHADOW_GS_BASE) return undefined;
+  if ((hi >> 15) !== 0 && (hi >> 15) !== -1) return false;
+  const value = (hi | 0) * 4294967296 + (lo >>> 0);
+  if (msr === MSR_FS_BASE) v.fsBase = value;
+  else if (msr === MSR_GS_BASE) v.gsBase = value;
+  else v.gsBaseShadow = value;
+  return true;
 }

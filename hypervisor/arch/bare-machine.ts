@@ -20,6 +20,7 @@ import { MachineMemory, PAGE_SIZE } from './memory.ts';
 import { GATE_DPL_DENIED, GATE_FAILED, GATE_INTERRUPT, deliverViaIdt } from './native-frames.ts';
 import { PageWalker } from './paging.ts';
 import { hi32, lo32, s64 } from './pte.ts';
+import { systemInsn } from './system-insn.ts';
 import { TlbClock } from './tlb.ts';
 import { COM1_PORT, Uart } from './uart.ts';
 import { REG_RAX, REG_RSI, REG_RSP, TRAP_gp_fault, TRAP_invalid_op, X86_EFLAGS_IF, type GuestCode, type GuestImage } from '../public/vcpu.ts';
@@ -104,24 +105,10 @@ export class BareMachine implements CpuHost {
         cpu.loadCr3(Math.floor(((b >>> 0) * 4294967296 + (a >>> 0)) / PAGE_SIZE));
         return 0;
       case PRIV_INVLPG:
-        cpu.tlb.flushOne(a, b);
-        cpu.cycles += this.costs.tlbFlushOne;
-        return 0;
       case PRIV_LGDT:
-        cpu.gdtrLo = a;
-        cpu.gdtrHi = b;
-        return 0;
-      case PRIV_LIDT: {
-        // The pseudo-descriptor: limit (2 bytes), then the 8-byte base.
-        const va = s64(a, b);
-        cpu.idtrLimit = cpu.load(lo32(va), hi32(va), 2);
-        cpu.idtrLo = cpu.load(lo32(va + 2), hi32(va + 2), 4);
-        cpu.idtrHi = cpu.load(lo32(va + 6), hi32(va + 6), 4);
-        return 0;
-      }
+      case PRIV_LIDT:
       case PRIV_LTR:
-        cpu.trLo = a;
-        cpu.trHi = b;
+        systemInsn(cpu, op, a, b);
         return 0;
       case PRIV_IN:
         return this.uart.claims(a) ? this.uart.read(a, cpu.nowNs()) : b === 1 ? 0xff : b === 2 ? 0xffff : 0xffffffff;

@@ -10,7 +10,7 @@
 
 import { bootMapLayout, bootVa, writeBootMap, writeStartInfo } from '../arch/boot-map.ts';
 import { PAGE_SIZE } from '../arch/memory.ts';
-import type { BootLayout } from '../domain-build.ts';
+import { populate, type BootLayout } from '../domain-build.ts';
 import type { Domain } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
 import { REG_RSI, REG_RSP, X86_EFLAGS_IF, X86_EFLAGS_MBS } from '../public/vcpu.ts';
@@ -20,15 +20,8 @@ import { KERNEL_CPL } from '../vcpu.ts';
 export function buildEmulatedDomain(hv: Hypervisor, d: Domain, nrPages: number, cmdline = ''): BootLayout | string {
   const l = bootMapLayout(nrPages);
   if (typeof l === 'string') return l;
-  d.maxPages = Math.max(d.maxPages, nrPages);
-  const p2m = new Float64Array(nrPages);
-  for (let pfn = 0; pfn < nrPages; pfn++) {
-    const mfn = hv.alloc.allocDomheap(d, 0);
-    if (mfn < 0) return `out of machine memory after ${pfn} of ${nrPages} pages`;
-    p2m[pfn] = mfn;
-    hv.frames.m2pLo[mfn] = pfn;
-    hv.frames.m2pHi[mfn] = 0;
-  }
+  const p2m = populate(hv, d, nrPages);
+  if (typeof p2m === 'string') return p2m;
   writeBootMap(hv.mem, p2m, l, false, true);
   writeStartInfo(hv.mem, p2m[0], nrPages, l, { magic: 'native-x86_64', sharedInfoMaddr: 0, flags: 0, cmdline });
   hv.emulator.attach(d, p2m);

@@ -16,8 +16,10 @@ import { ACPI_PM1A_CNT, ACPI_POWEROFF, platformInfo } from '../arch/bare-machine
 import { LVT_MASKED } from '../arch/lapic.ts';
 import { PAGE_SIZE } from '../arch/memory.ts';
 import { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_IA32_TSC, MSR_PLATFORM_INFO, MSR_SHADOW_GS_BASE } from '../arch/msr.ts';
-import { hi32, lo32, s64 } from '../arch/pte.ts';
+import { s64 } from '../arch/pte.ts';
+import { systemInsn } from '../arch/system-insn.ts';
 import type { Hypervisor } from '../hypervisor.ts';
+import { writeBaseMsr } from '../priv-op.ts';
 import { SHUTDOWN_poweroff } from '../public/sched.ts';
 import { TRAP_gp_fault } from '../public/vcpu.ts';
 import { KERNEL_CPL, type Vcpu } from '../vcpu.ts';
@@ -75,24 +77,10 @@ export class EmulatedPrivOps {
       case PRIV_WRITE_CR3:
         return this.writeCr3(v, a, b);
       case PRIV_INVLPG:
-        v.tlb.flushOne(a, b);
-        v.cycles += this.hv.costs.tlbFlushOne;
-        return 0;
       case PRIV_LGDT:
-        v.gdtrLo = a;
-        v.gdtrHi = b;
-        return 0;
-      case PRIV_LIDT: {
-        // The pseudo-descriptor in guest memory: limit (2 bytes), then the 8-byte base.
-        const va = s64(a, b);
-        v.idtrLimit = v.load(lo32(va), hi32(va), 2);
-        v.idtrLo = v.load(lo32(va + 2), hi32(va + 2), 4);
-        v.idtrHi = v.load(lo32(va + 6), hi32(va + 6), 4);
-        return 0;
-      }
+      case PRIV_LIDT:
       case PRIV_LTR:
-        v.trLo = a;
-        v.trHi = b;
+        systemInsn(v, op, a, b);
         return 0;
       case PRIV_IN: {
         const uart = v.domain.emu!.uart;
@@ -178,8 +166,6 @@ export class EmulatedPrivOps {
   }
 
   private wrmsr(v: Vcpu, msr: number, lo: number, hi: number): number | undefined {
-    const signed = (hi | 0) * 4294967296 + (lo >>> 0);
-    const canonical = (hi >> 15) === 0 || (hi >> 15) === -1;
     switch (msr) {
       case MSR_EFER:
         if (hi !== 0 || (lo & ~(EFER_WRITABLE | EFER_LONG_MODE)) !== 0 || (lo & EFER_LONG_MODE) !== EFER_LONG_MODE) {
@@ -187,20 +173,11 @@ export class EmulatedPrivOps {
         }
         v.emu!.efer = lo >>> 0;
         return 0;
-      case MSR_FS_BASE:
-        if (!canonical) return undefined;
-        v.fsBase = signed;
-        return 0;
-      case MSR_GS_BASE:
-        if (!canonical) return undefined;
-        v.gsBase = signed;
-        return 0;
-      case MSR_SHADOW_GS_BASE:
-        if (!canonical) return undefined;
-        v.gsBaseShadow = signed;
-        return 0;
-      default:
+      default: {
+        const base = writeBaseMsr(v, msr, lo, hi);
+        if (base !== undefined) return base ? 0 : undefined;
         return v.emu!.lapic.wrmsr(msr, (hi >>> 0) * 4294967296 + (lo >>> 0), v.tsc()) ? 0 : undefined;
+      }
     }
   }
 }
