@@ -69,7 +69,7 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
     d.vcpus.push(v);
   }
   hv.addDomain(d);
-  log.info({ dom: domid, privileged: d.isPrivileged }, 'domain created');
+  log.info({ privileged: d.isPrivileged }, 'domain created');
   return d;
 }
 

@@ -154,7 +154,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
       d.transition(DomainState.Dead);
       this.domains.delete(d.domid);
       if (d.isPrivileged) this.privileged.splice(this.privileged.indexOf(d), 1);
-      d.log.info({ dom: d.domid }, 'domain destroyed');
+      d.log.info('domain destroyed');
     }
   }
 
@@ -164,7 +164,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     d.crashReason = reason;
     if (d.shutdownCode < 0) d.shutdownCode = SHUTDOWN_crash;
     d.transition(DomainState.Crashed);
-    d.log.warn({ dom: d.domid, reason }, 'domain crashed');
+    d.log.warn({ reason }, 'domain crashed');
     this.evtchn.sendGlobalVirq(VIRQ_DOM_EXC);
   }
 
@@ -177,7 +177,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     if (!d.isAlive) return;
     if (d.shutdownCode < 0) d.shutdownCode = reason & 0xff;
     d.transition(DomainState.Shutdown);
-    d.log.info({ dom: d.domid, reason: d.shutdownCode }, 'domain shut down');
+    d.log.info({ reason: d.shutdownCode }, 'domain shut down');
     this.evtchn.sendGlobalVirq(VIRQ_DOM_EXC);
   }
 

@@ -94,6 +94,8 @@ describe('system: one kernel natively, patched and unpatched', () => {
       expect(b, mode).to.deep.equal(a);
       expect(logB, mode).to.deep.equal(logA);
       if (mode !== 'native') expect(logA.length, `${mode}: log records`).to.be.greaterThan(0);
+      // Each record names its domain once (a child logger's binding is not repeated).
+      for (const line of logA) expect(line.split('"dom":').length, line).to.be.at.most(2);
     }
   });
 });
