@@ -146,9 +146,11 @@ export class PageWalker {
       mfn = pteMfn(elo, ehi);
       if (level === 1 || ((level === 3 || level === 2) && (elo & _PAGE_PSE) !== 0)) {
         if (level > 1) {
-          // A superpage: the frame is the base plus the page's index inside it.
-          const span = level === 3 ? 0x3ffff : 0x1ff;
-          mfn = (mfn & ~span) + (vpn % (span + 1));
+          // A superpage: the frame is the base plus the page's index inside it. The
+          // frame bits below the superpage's alignment are reserved (#PF, RSVD).
+          const pages = level === 3 ? 0x40000 : 0x200;
+          if (mfn % pages !== 0) return xlatePageFault(faultCode(PFEC_reserved_bit | PFEC_page_present, access, user));
+          mfn += vpn % pages;
         }
         // A guest-physical leaf outside the guest's memory is MMIO with no device behind
         // it: a frame past the end of machine memory (reads all-ones, writes ignored).

@@ -30,6 +30,9 @@ const MAX_GP_RETRIES = 1000;
 const EFER_WRITABLE = 0x801;
 const EFER_LONG_MODE = 0x500;
 
+/** Timer edges later than this (about 52 days of virtual time) are treated as never. */
+const FAR_NS = 2 ** 52;
+
 export class EmulatedPrivOps {
   constructor(
     private readonly hv: Hypervisor,
@@ -112,7 +115,7 @@ export class EmulatedPrivOps {
     if (!ev.vif) {
       timers.stop(ev.wakeTimer);
       v.blocked = true;
-      v.domain.log.warn({ dom: v.domain.domid, vcpu: v.vcpuId }, 'hlt with interrupts disabled: the vCPU halts for good');
+      v.domain.log.warn({ vcpu: v.vcpuId }, 'hlt with interrupts disabled: the vCPU halts for good');
       return;
     }
     const lapic = ev.lapic;
@@ -122,14 +125,20 @@ export class EmulatedPrivOps {
       timers.stop(ev.wakeTimer);
       return;
     }
-    timers.set(ev.wakeTimer, this.edgeNs(lapic.nextEdge));
+    const at = this.edgeNs(lapic.nextEdge);
+    if (at === Infinity) timers.stop(ev.wakeTimer); // beyond any run: it never comes
+    else timers.set(ev.wakeTimer, at);
   }
 
-  /** The first virtual ns at which the TSC reads at least `tsc`. */
+  /**
+   * The first virtual ns at which the TSC reads at least `tsc`, or Infinity for an edge
+   * past FAR_NS (a 64-bit deadline may be anything; doubles stop counting ns there).
+   */
   private edgeNs(tsc: number): number {
     const mhz = this.hv.costs.clockMhz;
     let ns = Math.ceil((tsc * 1000) / mhz);
-    while (Math.floor((ns * mhz) / 1000) < tsc) ns++;
+    if (!(ns < FAR_NS)) return Infinity;
+    for (let i = 0; i < 4 && Math.floor((ns * mhz) / 1000) < tsc; i++) ns++;
     return ns;
   }
 

@@ -271,6 +271,50 @@ describe('trap-and-emulate mode (an unpatched kernel in ring 1)', () => {
     expect(e.m.domain(e.domid)!.state).to.equal('running');
   });
 
+  it('hlt waiting on a TSC deadline far past any run (2^61) blocks with no wake timer: nothing loops', () => {
+    let after = false;
+    const e = emulated(function* (cpu) {
+      installIdt(cpu, [[TIMER_VECTOR, code(0), GATE_INT, 0]]);
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_TSC_DEADLINE);
+      cpu.wrmsr(0x6e0, 2 ** 61 + 12345);
+      cpu.sti();
+      cpu.hlt();
+      yield;
+      after = true;
+    });
+    e.text.set(code(0), timerHandler(() => {}));
+    e.m.run(1_000_000);
+    expect(after).to.equal(false);
+    expect(e.v.blocked).to.equal(true);
+    expect(e.v.emu!.wakeTimer.active).to.equal(false);
+  });
+
+  it('a 2 MiB superpage whose frame has bits below its alignment set is a reserved-bit #PF; the machine stays consistent', () => {
+    const e = emulated();
+    const codes: number[] = [];
+    e.text.set(code(0), function* (cpu) {
+      const f = readFrame(cpu, true);
+      codes.push(f.ec);
+      throw new GuestTrap(14, f.ec, cpu.readCr2());
+    });
+    let caught = 0;
+    expect(e.m.exec(e.domid, 0, function* (cpu) {
+      installIdt(cpu, [[14, code(0), GATE_INT, 0]]);
+      const l2 = pfnToVa(LAYOUT.ptPfn + 1 + LAYOUT.nrL3);
+      // PFN 0x800001 with PS: bit 12 of the address (a frame bit below 2 MiB alignment) is set.
+      cpu.store64(l2 + 300 * 8, 0x1000 | 0x80 | 0x23, 0x8);
+      try {
+        cpu.load32(pfnToVa(0) + 300 * 0x200000);
+      } catch {
+        caught++;
+      }
+      yield;
+    })).to.equal('idle');
+    expect(caught).to.equal(1);
+    expect(codes).to.deep.equal([1 | 8]); // present, reserved bit
+    expect(e.m.checkInvariants()).to.deep.equal([]);
+  });
+
   it('lidt: delivery through the guest IDT pushes a kernel frame with RPL 0, and entries from ring 3 use the TSS RSP0 stack', () => {
     const e = emulated();
     const kernel: Frame[] = [];
