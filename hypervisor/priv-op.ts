@@ -35,11 +35,11 @@ export class PvPrivOps {
   /** Runs privileged instruction `op` for a PV vCPU at CPL > 0. */
   execute(v: Vcpu, op: number, a: number, b: number, c: number): number {
     for (let tries = 0; ; tries++) {
-      v.cycles += this.costs.trap;
       const r = this.emulate(v, op, a, b, c);
       if (r !== undefined) {
+        // The #GP into Xen and the emulation; a refused one is charged by fault() below.
         this.emulated[op]++;
-        v.cycles += this.costs.emulate;
+        v.cycles += this.costs.trap + this.costs.emulate;
         return r;
       }
       this.refused[op]++;

@@ -59,8 +59,9 @@ export class PvTraps {
     if (kind === KIND_SOFTINT && vector !== 3 && vector !== 4) {
       const flags = v.trapFlags[vector];
       if (vector === 0x80 && (v.trapLo[0x80] !== 0 || v.trapHi[0x80] !== 0)) {
-        // Xen's int80 direct trap: straight to the handler, no DPL check.
-        return this.bounceTrap(v, 0x80, -1, retLo, retHi);
+        // Xen's int80 direct trap: straight to the handler through the gate Xen set up,
+        // no DPL check and no entry into Xen (so no bounce to pay for).
+        return this.bounceTrap(v, 0x80, -1, retLo, retHi, true);
       }
       if (!permitSoftint(flags, v)) {
         // The IDT gate (DPL 0) refused it: #GP with the IDT error code, pointing at the
@@ -73,9 +74,10 @@ export class PvTraps {
     return false;
   }
 
-  private bounceTrap(v: Vcpu, vector: number, errorCode: number, retLo: number, retHi: number): boolean {
+  private bounceTrap(v: Vcpu, vector: number, errorCode: number, retLo: number, retHi: number,
+    direct = false): boolean {
     const mask = (v.trapFlags[vector] & TI_IF) !== 0;
-    return this.bounce(v, v.trapLo[vector], v.trapHi[vector], errorCode, mask, retLo, retHi, `trap ${vector}`);
+    return this.bounce(v, v.trapLo[vector], v.trapHi[vector], errorCode, mask, retLo, retHi, `trap ${vector}`, direct);
   }
 
   /**
@@ -83,9 +85,9 @@ export class PvTraps {
    * from user mode), align the stack, push the frame, mask events if asked, and jump.
    */
   private bounce(v: Vcpu, lo: number, hi: number, errorCode: number, mask: boolean, retLo: number, retHi: number,
-    what: string): boolean {
+    what: string, direct = false): boolean {
     this.bounces++;
-    v.cycles += v.host.costs.bounce;
+    if (!direct) v.cycles += v.host.costs.bounce;
     const oldMask = upcallMask(this.mem, v);
     const rsp = v.regs[REG_RSP];
     let cs: number;

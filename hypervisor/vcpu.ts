@@ -87,9 +87,14 @@ export class Vcpu extends Cpu {
     super(xen, contexts, vcpuId, (c) => new CpuPort(c));
   }
 
-  /** Loads CR3 for the current mode: guestTableUser in user mode, else guestTable. */
+  /**
+   * Loads CR3 for the current mode: guestTableUser in user mode, else guestTable. A
+   * kernel whose user and kernel tables are one L4 switches no tables between the two
+   * (as ring 1 and ring 3 shared one CR3 in classic Xen), so nothing is reloaded then.
+   */
   reloadCr3(): void {
-    this.loadCr3(this.cpl === USER_CPL ? this.guestTableUser : this.guestTable);
+    const base = this.cpl === USER_CPL ? this.guestTableUser : this.guestTable;
+    if (base !== this.cr3 || this.guestTable !== this.guestTableUser) this.loadCr3(base);
   }
 
   /**

@@ -6,10 +6,10 @@
 // these instructions traps — except popf, which silently keeps IF (irqRestore).
 
 import type { GuestVcpu } from '../../hypervisor/public/vcpu.ts';
-import { REG_RAX, REG_RSP } from '../../hypervisor/public/vcpu.ts';
+import { REG_RSP } from '../../hypervisor/public/vcpu.ts';
 import type { EntryFrame, PvOps, ReturnTarget, TrapGate } from './pvops.ts';
 import { TIMER_VECTOR } from './pvops.ts';
-import { get64, put64 } from './mem.ts';
+import { get64, iretqTo, put64 } from './mem.ts';
 
 const X86_EFLAGS_IF = 1 << 9;
 const KERNEL_CS = 0x10;
@@ -134,16 +134,8 @@ export class NativeOps implements PvOps {
   }
 
   returnTo(t: ReturnTarget): never {
-    const cpu = this.cpu;
-    const sp = Math.floor((cpu.reg(REG_RSP) - 64) / 16) * 16;
-    put64(cpu, sp, t.rip);
-    put64(cpu, sp + 8, t.user ? USER_CS : KERNEL_CS);
-    put64(cpu, sp + 16, (t.interruptsOn ? X86_EFLAGS_IF : 0) | 2);
-    put64(cpu, sp + 24, t.rsp);
-    put64(cpu, sp + 32, t.user ? USER_SS : KERNEL_SS);
-    cpu.setReg(REG_RSP, sp);
-    cpu.setReg(REG_RAX, t.rax);
-    return cpu.iretq();
+    return iretqTo(this.cpu, t.rip, t.rsp, t.user ? USER_CS : KERNEL_CS, t.user ? USER_SS : KERNEL_SS, t.interruptsOn,
+      t.rax);
   }
 
   frameOf(pfn: number): number {

@@ -15,7 +15,8 @@ import {
   PTE_A, PTE_D, PTE_P, PTE_RW, mmuUpdate, mmuextOp, pfnToVa, pte, ptePtr, updateVaMapping, type StartInfo, type U64,
 } from '../lib/xen-calls.ts';
 import { readBounceFrame, registerCallback, setTrapTable, stackSwitch, xenIret } from '../lib/xen-traps.ts';
-import { get64 } from './mem.ts';
+import { get64, iretqTo } from './mem.ts';
+import { FLAT_USER_CS, FLAT_USER_SS } from '../../hypervisor/public/arch-x86.ts';
 import type { EntryFrame, PvOps, ReturnTarget, TrapGate } from './pvops.ts';
 
 const X86_EFLAGS_IF = 1 << 9;
@@ -134,7 +135,16 @@ export class XenOps implements PvOps {
     return get64(this.cpu, this.vcpuInfo + VI['arch.cr2'].offset);
   }
 
+  /**
+   * To user mode, a native iretq: a ring-1 kernel may iret to ring 3 without Xen (the
+   * classic Xen fast path; this kernel's user and kernel page tables are the same L4),
+   * after re-enabling events as the frame says. Elsewhere HYPERVISOR_iret.
+   */
   returnTo(t: ReturnTarget): never {
+    if (t.user) {
+      this.cpu.store8(this.maskVa, t.interruptsOn ? 0 : 1);
+      return iretqTo(this.cpu, t.rip, t.rsp, FLAT_USER_CS, FLAT_USER_SS, true, t.rax);
+    }
     return xenIret(this.cpu, { rip: t.rip, user: t.user, rsp: t.rsp, eventsOn: t.interruptsOn, rax: t.rax });
   }
 

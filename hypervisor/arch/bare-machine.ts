@@ -167,7 +167,7 @@ export class BareMachine implements CpuHost {
       this.crash(cpu, `triple fault delivering vector ${vector}`);
       return false;
     }
-    cpu.cycles += this.costs.trap;
+    // Nothing to add: the CPU charged the exception, interrupt or int n it delivers.
     if (type === GATE_INTERRUPT) cpu.rflags = (cpu.rflags & ~X86_EFLAGS_IF) >>> 0;
     if (kind === KIND_INTERRUPT) this.lapic.accept();
     return true;

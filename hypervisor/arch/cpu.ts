@@ -545,6 +545,8 @@ export class Cpu implements PagingContext {
   /** int n from the context parked at `token`: false when it was not delivered. */
   private softInt(vector: number, token: number): boolean {
     this.softInts++;
+    // The instruction's own transition through the gate; the host adds what it does.
+    this.cycles += this.host.costs.syscall;
     if (!Number.isInteger(vector) || vector < 0 || vector > 255) {
       // Not an encodable instruction: #UD.
       return this.host.deliver(this, KIND_FAULT, TRAP_invalid_op, -1, token, TOKEN_HI);

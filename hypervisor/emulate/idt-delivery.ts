@@ -8,7 +8,7 @@
 // VMM runs guests with interrupts on). The kernel's iretq to a ring-0 frame #GPs in
 // ring 1; the VMM catches it and emulates the return. An iretq to ring 3 runs natively.
 
-import { KIND_FAULT, KIND_INTERRUPT, KIND_SYSCALL } from '../arch/cpu.ts';
+import { KIND_FAULT, KIND_INTERRUPT, KIND_SOFTINT, KIND_SYSCALL } from '../arch/cpu.ts';
 import type { CostTable } from '../arch/costs.ts';
 import { GATE_DPL_DENIED, GATE_FAILED, GATE_INTERRUPT, deliverViaIdt } from '../arch/native-frames.ts';
 import {
@@ -59,8 +59,9 @@ export class IdtDelivery {
       this.crash(v, `triple fault delivering vector ${vector}`);
       return false;
     }
-    // The hardware's delivery into the VMM, and the VMM building the guest's frame.
-    v.cycles += this.costs.trap + this.costs.bounce;
+    // The VMM building the guest's frame (the CPU charged the exception or interrupt
+    // that brought it in); an `int n` also traps into the VMM first.
+    v.cycles += this.costs.bounce + (kind === KIND_SOFTINT ? this.costs.trap : 0);
     ev.vif = type === GATE_INTERRUPT ? false : effectiveIf;
     if (kind === KIND_INTERRUPT) {
       ev.lapic.accept();

@@ -4,8 +4,9 @@
 // would execute it natively, against the vCPU's virtual state: cli/sti the virtual IF,
 // hlt sleeps until the virtual APIC timer's next edge, CR3 is guest-physical, port I/O
 // reaches the domain's own COM1 and the ACPI poweroff port, MSRs the TSC, EFER, the
-// segment bases and the virtual APIC timer. Every trap costs costs.trap, every
-// emulation costs.emulate on top. From user mode (CPL 3) every one is #GP(0) reflected
+// segment bases and the virtual APIC timer. An emulated one costs costs.trap plus
+// costs.emulate; a refused one is a #GP reflected into the guest (the fault's trap and
+// the delivery). From user mode (CPL 3) every one is #GP(0) reflected
 // into the guest. popf is not here: at CPL > IOPL it never traps and silently keeps IF.
 
 import {
@@ -44,11 +45,11 @@ export class EmulatedPrivOps {
     const costs = this.hv.costs;
     const emu = v.domain.emu!;
     for (let tries = 0; ; tries++) {
-      v.cycles += costs.trap;
       if (v.cpl === KERNEL_CPL) {
-        v.cycles += costs.emulate;
         const r = this.emulate(v, op, a, b, c);
         if (r !== undefined) {
+          // The #GP into the VMM and the emulation; a refused one is charged by fault().
+          v.cycles += costs.trap + costs.emulate;
           emu.privOps[op]++;
           return r;
         }

@@ -8,7 +8,7 @@ import {
   TrapKernel, trapSetup, USER_CODE, kernelRsp, makeUserSpace, pushRawIret, runUser, setUpcallMask, setUpcallPending,
   upcallMask, type IretContext,
 } from '../support/trap-kernel.ts';
-import { pfnToVa } from '../../guests/lib/xen-calls.ts';
+import { mmuUpdate, mmuextOp, pfnToVa, ptePtr } from '../../guests/lib/xen-calls.ts';
 import { iretFromFrame } from '../../guests/lib/xen-traps.ts';
 import { FLAT_KERNEL_SS, VGCF_in_syscall } from '../../hypervisor/public/arch-x86.ts';
 import {
@@ -178,4 +178,71 @@ describe('HYPERVISOR_iret', () => {
     });
   });
 
+});
+
+describe('a ring-1 kernel returning to ring 3 with iretq (classic Xen fast return)', () => {
+  let t: TestMachine;
+  let g: GuestKernel;
+  let tk: TrapKernel;
+  beforeEach(() => {
+    ({ t, g, tk } = trapSetup());
+  });
+  afterEach(() => t.check());
+
+  const vcpu = () => t.m.hv.domainById(g.domid)!.vcpus[0];
+
+  /** Hooks a user space into the kernel's own L4 and makes that L4 the user base too. */
+  function oneL4(): number {
+    const us = makeUserSpace(g);
+    const bootL4 = vcpu().guestTable;
+    const e = { lo: g.v.load32(us.l4.va), hi: g.v.load32(us.l4.va + 4) };
+    expect(mmuUpdate(g.v, g.buf, [[ptePtr(bootL4, 0), e]]).rc).to.equal(0);
+    expect(mmuextOp(g.v, g.buf, [{ cmd: X.MMUEXT_NEW_USER_BASEPTR, arg1: bootL4 }]).rc).to.equal(0);
+    return us.l4.mfn;
+  }
+
+  it('runs natively (no hypercall, no Xen entry); user mode keeps the kernel tables, which the invariants allow', () => {
+    // The user base is a separate L4, but the kernel's own L4 maps the user code too.
+    const userL4 = oneL4();
+    expect(mmuextOp(g.v, g.buf, [{ cmd: X.MMUEXT_NEW_USER_BASEPTR, arg1: userL4 }]).rc).to.equal(0);
+    let ranAt = -1;
+    let problems: string[] = ['not run'];
+    g.define(USER_CODE, function* (cpu) {
+      ranAt = cpu.cpl;
+      problems = t.m.checkInvariants();
+      yield 0x80;
+    });
+    const calls = t.m.domainStats(g.domid)!.hypercalls;
+    const ksp = kernelRsp(g);
+    g.exec(function* (cpu) {
+      cpu.setReg(REG_RSP, ksp);
+      const sp = ksp - 64;
+      for (const [i, w] of [USER_CODE, 0xe033, MBS | X86_EFLAGS_IF, 0x5008, 0xe02b].entries()) {
+        cpu.store64(sp + i * 8, w >>> 0, Math.floor(w / 4294967296) >>> 0);
+      }
+      cpu.setReg(REG_RSP, sp);
+      cpu.iretq();
+    });
+    expect(ranAt).to.equal(3);
+    expect(problems).to.deep.equal([]);
+    expect(t.m.domainStats(g.domid)!.hypercalls).to.equal(calls);
+    expect(tk.only().entry).to.equal(0x80);
+    expect(tk.only().frame.fromUser).to.equal(true);
+  });
+
+  it('with one L4 for kernel and user, entries from user mode reload no CR3; with two they flush the TLB', () => {
+    const flushesFor = (): number => {
+      const v = vcpu();
+      const before = v.tlb.flushes;
+      runUser(g, USER_CODE, function* () {
+        yield 0x80;
+      });
+      return v.tlb.flushes - before;
+    };
+    makeUserSpace(g);
+    expect(flushesFor()).to.be.at.least(2); // to the user L4 and back to the kernel's
+    tk.seen.length = 0;
+    oneL4();
+    expect(flushesFor()).to.equal(0);
+  });
 });

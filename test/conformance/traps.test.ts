@@ -20,6 +20,7 @@ import { EFAULT, EINVAL, ENOSYS } from '../../hypervisor/public/errno.ts';
 import { FLAT_KERNEL_CS, FLAT_KERNEL_SS, HYPERVISOR_VIRT_END, TI_IF } from '../../hypervisor/public/arch-x86.ts';
 import { REG_RSP, TRAP_page_fault } from '../../hypervisor/public/vcpu.ts';
 import * as X from '../../hypervisor/public/xen.ts';
+import { DEFAULT_COSTS } from '../../hypervisor/arch/costs.ts';
 import type { U64 } from '../../guests/lib/xen-calls.ts';
 
 /** 0x0000_8000_0000_0000: the first non-canonical address above the lower half. */
@@ -204,6 +205,28 @@ describe('stack_switch', () => {
     const d = tk.only();
     expect(d.entry).to.equal(TRAP_page_fault);
     expect(d.rsp).to.equal(g.handle.stackTop - 0x210 - 64);
+  });
+
+  it('int 0x80 from user mode is Xen\'s direct trap: it costs the gate transition, no bounce; another vector pays the bounce', () => {
+    const { syscall, bounce } = DEFAULT_COSTS;
+    const entryCost = (vector: number): number => {
+      let before = 0;
+      let after = 0;
+      const v = vcpuOf(t, g);
+      tk.on(vector, 'stop');
+      tk.onEntry = () => { after = v.cycles; };
+      runUser(g, USER_CODE, function* () {
+        before = v.cycles;
+        yield vector;
+      });
+      tk.onEntry = null;
+      return after - before;
+    };
+    const int80 = entryCost(0x80);
+    const other = entryCost(VEC_DPL3);
+    // Both switch to the kernel's page tables (a TLB flush here: the user L4 is separate).
+    expect(int80).to.be.at.least(syscall);
+    expect(other - int80).to.equal(bounce);
   });
 
   it('a kernel_sp in Xen\'s range crashes the domain at the next entry from user mode', () => {

@@ -200,9 +200,13 @@ export class TrapKernel {
     return this.seen[0];
   }
 
+  /** Called first thing in every handler (before it reads anything): for cost measurements. */
+  onEntry: (() => void) | null = null;
+
   private handler(entry: Entry, hasEc: boolean): GuestCode {
     const tk = this;
     return function* (cpu) {
+      tk.onEntry?.();
       const d = tk.record(cpu, entry, hasEc);
       tk.seen.push(d);
       const act = tk.actions.get(entry) ?? 'stop';
