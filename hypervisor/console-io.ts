@@ -24,7 +24,7 @@ export function doConsoleIo(hv: Hypervisor, v: Vcpu, cmd: number, count: number,
 }
 
 /** Xen's PBUF: a guest's partial line is held up to this size. */
-const DOMAIN_PBUF_SIZE = 200;
+export const DOMAIN_PBUF_SIZE = 200;
 
 /** Xen's isprint (xen/lib/ctype.c): 0x20-0x7e and 0xa0-0xff. */
 function isPrint(c: number): boolean {

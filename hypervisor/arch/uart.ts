@@ -37,6 +37,8 @@ export class Uart {
     readonly base: number,
     /** Called with each complete line (without its newline). */
     private readonly onLine: (text: string) => void,
+    /** A line this long is passed on without waiting for its newline (bounded host memory). */
+    private readonly maxLine = 4096,
   ) {}
 
   /** True when `port` is one of this UART's eight registers. */
@@ -85,8 +87,14 @@ export class Uart {
     if (ch === 10) {
       this.onLine(this.line);
       this.line = '';
-    } else if (ch !== 13) {
+    } else if ((ch >= 0x20 && ch <= 0x7e) || ch >= 0xa0 || ch === 9) {
+      // Printable bytes and tabs reach the log; control bytes are dropped, as Xen's
+      // console does for guests.
       this.line += String.fromCharCode(ch);
+      if (this.line.length >= this.maxLine) {
+        this.onLine(this.line);
+        this.line = '';
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
 import { PRIV_NAMES } from '../arch/cpu.ts';
 import { LocalApicTimer } from '../arch/lapic.ts';
 import { COM1_PORT, Uart } from '../arch/uart.ts';
+import { DOMAIN_PBUF_SIZE } from '../console-io.ts';
 import { Timer } from '../sched/timer-queue.ts';
 
 /** EFER as a 64-bit kernel finds it at boot: SCE, LME, LMA, NXE. */
@@ -33,7 +34,8 @@ export class EmuDomain {
     readonly p2m: Float64Array,
     onLine: (text: string) => void,
   ) {
-    this.uart = new Uart(COM1_PORT, onLine);
+    // Lines are cut where Xen's console cuts a guest's (console_io's DOMAIN_PBUF_SIZE).
+    this.uart = new Uart(COM1_PORT, onLine, DOMAIN_PBUF_SIZE - 1);
   }
 
   get nrPages(): number {

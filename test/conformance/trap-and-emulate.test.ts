@@ -537,6 +537,17 @@ describe('trap-and-emulate mode (an unpatched kernel in ring 1)', () => {
     expect(e.m.hv.consoleLog).to.include(`(d${e.domid}) hello`);
   });
 
+  it('COM1 output follows Xen\'s console rules for guests: control bytes dropped, lines cut at DOMAIN_PBUF_SIZE - 1', () => {
+    const e = emulated();
+    e.m.exec(e.domid, 0, function* (cpu) {
+      for (const b of [0x41, 0, 0x42, 7, 0x43, 10]) cpu.out(0x3f8, 1, b); // no THRE wait: bytes queue
+      for (let i = 0; i < 450; i++) cpu.out(0x3f8, 1, 0x78);
+      yield;
+    });
+    const lines = e.m.hv.consoleLog.filter((l) => l.startsWith(`(d${e.domid}) `)).map((l) => l.slice(5));
+    expect(lines).to.deep.equal(['ABC', 'x'.repeat(199), 'x'.repeat(199)]);
+  });
+
   it('writing SLP_EN to the ACPI poweroff port shuts the domain down with SHUTDOWN_poweroff', () => {
     const e = emulated();
     let after = false;
