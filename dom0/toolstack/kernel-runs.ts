@@ -19,9 +19,11 @@ export interface KernelRun {
   poweredOff: boolean;
   /** Why it stopped, if not by powering off. */
   failure: string;
-  /** Timer interrupts the (virtual) local APIC raised and lost (native and unpatched). */
+  /** Timer interrupts the (virtual) local APIC raised and lost (native and unpatched only). */
   timerRaised: number;
   timerLost: number;
+  /** Ticks the kernel itself found missing ("timer: N ticks lost"), in every way. */
+  kernelLostTicks: number;
   /** Hypercalls made (patched); privileged-instruction, page-table-write and iret traps (unpatched). */
   hypercalls: number;
   privTraps: number;
@@ -47,7 +49,7 @@ export function runKernel(mode: KernelMode, image: GuestImage, o: KernelRunOptio
   const memoryMb = o.memoryMb ?? 16;
   const limit = o.limitNs ?? 10e9;
   const run: KernelRun = {
-    mode, console: [], endNs: 0, poweredOff: false, failure: '', timerRaised: 0, timerLost: 0, hypercalls: 0,
+    mode, console: [], endNs: 0, poweredOff: false, failure: '', timerRaised: 0, timerLost: 0, kernelLostTicks: 0, hypercalls: 0,
     privTraps: 0, ptWriteTraps: 0, shadowFills: 0, iretTraps: 0, privOpsByName: {},
   };
   if (mode === 'native') {
@@ -60,6 +62,7 @@ export function runKernel(mode: KernelMode, image: GuestImage, o: KernelRunOptio
     run.failure = bm.poweredOff ? '' : bm.halted || 'still running';
     run.timerRaised = bm.timerInterrupts;
     run.timerLost = bm.timerLost;
+    run.kernelLostTicks = kernelLost(run.console);
     return run;
   }
   // A debug build lets an unprivileged guest write to Xen's console (console_io).
@@ -84,5 +87,15 @@ export function runKernel(mode: KernelMode, image: GuestImage, o: KernelRunOptio
   run.privOpsByName = { ...st.privOpsByName };
   run.timerRaised = st.apicRaised;
   run.timerLost = st.apicLost;
+  run.kernelLostTicks = kernelLost(run.console);
   return run;
+}
+
+/** The count in the kernel's "timer: N tick(s) lost" line, or 0. */
+function kernelLost(lines: readonly string[]): number {
+  for (const l of lines) {
+    const m = /^timer: (\d+) ticks? lost$/.exec(l);
+    if (m) return Number(m[1]);
+  }
+  return 0;
 }

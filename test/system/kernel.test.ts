@@ -61,7 +61,9 @@ describe('system: one kernel natively, patched and unpatched', () => {
     expect(r.console).to.deep.equal(expected);
     // The virtual APIC saw it: one edge arrived while the previous was still pending.
     expect(r.timerLost).to.equal(1);
+    expect(r.kernelLostTicks).to.equal(1);
     expect(run('native').timerLost).to.equal(0);
+    expect(run('native').kernelLostTicks + run('patched').kernelLostTicks).to.equal(0);
   });
 
   it('the unpatched kernel takes traps where the patched one makes hypercalls', () => {

@@ -4,13 +4,16 @@
 // init forks a child, then sleeps; the child runs while init sleeps and exits. When
 // init wakes it writes one long line at once — under trap-and-emulate the popf at the
 // end of the console driver's first byte leaves interrupts disabled for the whole line
-// (about 9.5 ms of serial output at 115200 baud), long enough for two ticks to arrive:
-// the second is lost, and the kernel reports it.
+// (113 bytes: 9.8 ms of serial output at 115200 baud). The line starts just after the
+// tick that woke init, so the window holds the next two 4 ms ticks and ends before the
+// third: the second is lost, and the kernel reports it. (Were the line to start later
+// than about 2 ms after that tick — a much slower wake-up path — a third tick would
+// fall in the window and two would be lost.)
 
 import { BRK_BASE } from '../layout.ts';
 import { brk, fork, getpid, mmap, print, sched_yield, sleep, UserText } from './libc.ts';
 
-/** 110 characters: long enough at 115200 baud to span two 4 ms ticks, short of three. */
+/** 112 characters (and a newline): at 115200 baud, 9.8 ms — more than two 4 ms ticks, less than three. */
 export const LONG_LINE = 'init: awake; ' + 'the quick brown fox jumps over the lazy dog; '.repeat(2) + 'done.....';
 
 export function workload(): { programs: UserText['programs']; init: number } {
