@@ -223,7 +223,7 @@ export class BareMachine implements CpuHost {
         // hlt: sleep until the timer's next edge (with interrupts off or no timer: forever).
         lapic.poll(cpu.tsc());
         if ((cpu.rflags & X86_EFLAGS_IF) === 0 || (lapic.lvt & 0x10000) !== 0) return;
-        if (lapic.pending) {
+        if (lapic.deliverable) {
           cpu.blocked = false;
           continue;
         }

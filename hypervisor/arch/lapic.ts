@@ -38,6 +38,8 @@ export class LocalApicTimer {
   private period = 0;
   /** The timer's interrupt-request bit: an edge that has not been delivered yet. */
   pending = false;
+  /** The in-service bit: delivered, and no EOI yet (the vector is not delivered again till then). */
+  inService = false;
   /** Edges raised, and edges lost because the previous one was still pending. */
   raised = 0;
   lost = 0;
@@ -50,7 +52,11 @@ export class LocalApicTimer {
     return this.lvt & 0xff;
   }
 
-  /** Counts the edges up to `now` (cycles); returns true if one is pending and unmasked. */
+  /**
+   * Counts the edges up to `now` (cycles); returns true if an interrupt can be delivered
+   * (requested, unmasked, and the vector not in service). A masked timer's edges raise
+   * nothing.
+   */
   poll(now: number): boolean {
     if (now >= this.nextEdge) {
       let n = 1;
@@ -61,16 +67,24 @@ export class LocalApicTimer {
         this.nextEdge = Infinity;
         if (this.mode === LVT_MODE_TSC_DEADLINE) this.deadline = 0;
       }
-      this.raised += n;
-      this.lost += this.pending ? n : n - 1;
-      this.pending = true;
+      if ((this.lvt & LVT_MASKED) === 0) {
+        this.raised += n;
+        this.lost += this.pending ? n : n - 1;
+        this.pending = true;
+      }
     }
-    return this.pending && (this.lvt & LVT_MASKED) === 0;
+    return this.deliverable;
+  }
+
+  /** Requested, unmasked, and not in service. */
+  get deliverable(): boolean {
+    return this.pending && !this.inService && (this.lvt & LVT_MASKED) === 0;
   }
 
   /** The CPU takes the interrupt: the request bit moves to in-service. */
   accept(): void {
     this.pending = false;
+    this.inService = true;
   }
 
   /** Reads an APIC timer MSR; undefined when `msr` is not one. */
@@ -110,6 +124,7 @@ export class LocalApicTimer {
         this.period = 0;
         return true;
       case MSR_X2APIC_EOI:
+        this.inService = false;
         return true;
       default:
         return false;

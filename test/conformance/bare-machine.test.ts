@@ -233,4 +233,42 @@ describe('bare machine (native, no hypervisor)', () => {
     expect(ran).to.equal(1);
     expect(bm.console).to.deep.equal(['back']);
   });
+
+  it('the timer vector is not delivered again until EOI; a masked timer raises nothing, so unmasking delivers nothing', () => {
+    let ticks = 0;
+    const seen: number[] = [];
+    const bm = new BareMachine({ memoryMb: 4 });
+    const noEoi: GuestCode = function* (cpu) {
+      ticks++;
+      cpu.iretq(); // no EOI: the vector stays in service
+    };
+    const main: GuestCode = function* (cpu) {
+      loadIdt(cpu, pfnToVa(40), TIMER_VECTOR, TIMER_HANDLER);
+      cpu.wrmsr(0x83e, 0xb);
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_PERIODIC);
+      cpu.wrmsr(0x838, 24_000); // 10 us
+      cpu.sti();
+      for (let i = 0; i < 10; i++) { // 50 us
+        cpu.compute(12_000);
+        yield;
+      }
+      seen.push(ticks);
+      cpu.wrmsr(0x80b, 0); // EOI: the pending edge is delivered
+      yield;
+      seen.push(ticks);
+      cpu.wrmsr(0x80b, 0);
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_PERIODIC | 0x10000); // masked
+      for (let i = 0; i < 10; i++) {
+        cpu.compute(12_000);
+        yield;
+      }
+      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_PERIODIC); // unmasked: nothing was latched
+      yield;
+      seen.push(ticks);
+      cpu.wrmsr(0x838, 0);
+    };
+    bm.boot({ text: new Map([[ENTRY, main], [TIMER_HANDLER, noEoi]]), entry: ENTRY });
+    bm.run(1_000_000);
+    expect(seen).to.deep.equal([1, 2, 2]);
+  });
 });
