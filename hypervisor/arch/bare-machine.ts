@@ -7,7 +7,7 @@
 import { ContextTable } from './contexts.ts';
 import { makeCosts, type CostTable } from './costs.ts';
 import {
-  Cpu, KIND_FAULT, KIND_INTERRUPT, PRIV_CLI, PRIV_HLT, PRIV_IN, PRIV_INVLPG, PRIV_LGDT, PRIV_LIDT, PRIV_LTR, PRIV_OUT,
+  Cpu, KIND_FAULT, KIND_INTERRUPT, PRIV_CLI, PRIV_NAMES, PRIV_HLT, PRIV_IN, PRIV_INVLPG, PRIV_LGDT, PRIV_LIDT, PRIV_LTR, PRIV_OUT,
   PRIV_RDMSR, PRIV_READ_CR2, PRIV_READ_CR3, PRIV_STI, PRIV_WBINVD, PRIV_WRITE_CR3, PRIV_WRMSR, STEP_BLOCKED,
   STEP_HALTED, STEP_IDLE, type CpuHost,
 } from './cpu.ts';
@@ -34,6 +34,9 @@ export interface BareMachineConfig {
   memoryMb?: number;
   costs?: Partial<CostTable>;
 }
+
+/** A #GP retried this many times without progress is a livelock: the machine stops. */
+const MAX_GP_RETRIES = 1000;
 
 export class BareMachine implements CpuHost {
   readonly mem: MachineMemory;
@@ -78,14 +81,21 @@ export class BareMachine implements CpuHost {
     return cpu.regs[REG_RAX];
   }
 
+  /**
+   * A privileged instruction: executed at CPL 0; #GP(0) at CPL > 0 or when invalid (an
+   * unknown MSR). #GP is a fault: the handler's iret runs the instruction again.
+   */
   privOp(cpu: Cpu, op: number, a: number, b: number, c: number): number {
-    for (;;) {
-      if (cpu.cpl === 0) return this.execute(cpu, op, a, b, c);
+    for (let tries = 0; ; tries++) {
+      const r = cpu.cpl === 0 ? this.execute(cpu, op, a, b, c) : undefined;
+      if (r !== undefined) return r;
+      if (tries >= MAX_GP_RETRIES) cpu.crash(`${PRIV_NAMES[op]} faulted ${tries} times`);
       cpu.fault(TRAP_gp_fault, 0);
     }
   }
 
-  private execute(cpu: Cpu, op: number, a: number, b: number, c: number): number {
+  /** The instruction's result, or undefined for #GP(0). */
+  private execute(cpu: Cpu, op: number, a: number, b: number, c: number): number | undefined {
     cpu.cycles += this.costs.memoryAccess;
     switch (op) {
       case PRIV_CLI:
@@ -119,20 +129,14 @@ export class BareMachine implements CpuHost {
       case PRIV_RDMSR: {
         if (a === MSR_IA32_TSC) return cpu.tsc();
         if (a === MSR_PLATFORM_INFO) return platformInfo(this.costs);
-        const r = this.lapic.rdmsr(a, cpu.tsc());
-        if (r !== undefined) return r;
-        cpu.fault(TRAP_gp_fault, 0); // no such MSR
-        return 0;
+        return this.lapic.rdmsr(a, cpu.tsc()); // undefined: no such MSR
       }
       case PRIV_WRMSR:
-        if (this.lapic.wrmsr(a, (c >>> 0) * 4294967296 + (b >>> 0), cpu.tsc())) return 0;
-        cpu.fault(TRAP_gp_fault, 0);
-        return 0;
+        return this.lapic.wrmsr(a, (c >>> 0) * 4294967296 + (b >>> 0), cpu.tsc()) ? 0 : undefined;
       case PRIV_WBINVD:
         return 0;
       default:
-        cpu.fault(TRAP_gp_fault, 0);
-        return 0;
+        return undefined;
     }
   }
 

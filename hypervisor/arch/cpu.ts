@@ -164,6 +164,7 @@ export class Cpu implements PagingContext {
   idtrLimit = 0;
   gdtrLo = 0;
   gdtrHi = 0;
+  gdtrLimit = 0;
   trLo = 0;
   trHi = 0;
 

@@ -271,4 +271,36 @@ describe('bare machine (native, no hypervisor)', () => {
     bm.run(1_000_000);
     expect(seen).to.deep.equal([1, 2, 2]);
   });
+
+  it('lgdt loads GDTR from the pseudo-descriptor in memory (limit, then base)', () => {
+    const bm = boot(function* (cpu) {
+      const desc = pfnToVa(41);
+      cpu.store16(desc, 0x37);
+      cpu.store64(desc + 2, 0x12345000, 0xffff8800);
+      cpu.lgdt(desc);
+      yield;
+    }, () => {});
+    bm.run(100_000);
+    expect([bm.cpu.gdtrLimit, bm.cpu.gdtrLo, bm.cpu.gdtrHi]).to.deep.equal([0x37, 0x12345000, 0xffff8800]);
+  });
+
+  it('#GP from an invalid instruction is a fault: after the handler\'s iretq the instruction runs again', () => {
+    const GP_HANDLER = pfnToVa(0) + 0xe80;
+    let gps = 0;
+    const bm = new BareMachine({ memoryMb: 4 });
+    const gp: GuestCode = function* (cpu) {
+      gps++;
+      cpu.setReg(4, cpu.reg(4) + 8); // pop the error code
+      cpu.iretq();
+    };
+    const main: GuestCode = function* (cpu) {
+      loadIdt(cpu, pfnToVa(40), 13, GP_HANDLER);
+      cpu.rdmsr(0x1234);
+      yield;
+    };
+    bm.boot({ text: new Map([[ENTRY, main], [GP_HANDLER, gp]]), entry: ENTRY });
+    bm.run(100_000_000);
+    expect(gps).to.equal(1000);
+    expect(bm.halted).to.match(/rdmsr faulted 1000 times/);
+  });
 });
