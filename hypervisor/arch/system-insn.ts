@@ -12,19 +12,22 @@ export function systemInsn(cpu: Cpu, op: number, a: number, b: number): boolean 
       cpu.tlb.flushOne(a, b);
       cpu.cycles += cpu.host.costs.tlbFlushOne;
       return true;
-    case PRIV_LGDT: {
+    case PRIV_LGDT:
+    case PRIV_LIDT: {
       // Both read a pseudo-descriptor in memory: limit (2 bytes), then the 8-byte base.
       const va = s64(a, b);
-      cpu.gdtrLimit = cpu.load(lo32(va), hi32(va), 2);
-      cpu.gdtrLo = cpu.load(lo32(va + 2), hi32(va + 2), 4);
-      cpu.gdtrHi = cpu.load(lo32(va + 6), hi32(va + 6), 4);
-      return true;
-    }
-    case PRIV_LIDT: {
-      const va = s64(a, b);
-      cpu.idtrLimit = cpu.load(lo32(va), hi32(va), 2);
-      cpu.idtrLo = cpu.load(lo32(va + 2), hi32(va + 2), 4);
-      cpu.idtrHi = cpu.load(lo32(va + 6), hi32(va + 6), 4);
+      const limit = cpu.load(lo32(va), hi32(va), 2);
+      const lo = cpu.load(lo32(va + 2), hi32(va + 2), 4);
+      const hi = cpu.load(lo32(va + 6), hi32(va + 6), 4);
+      if (op === PRIV_LGDT) {
+        cpu.gdtrLimit = limit;
+        cpu.gdtrLo = lo;
+        cpu.gdtrHi = hi;
+      } else {
+        cpu.idtrLimit = limit;
+        cpu.idtrLo = lo;
+        cpu.idtrHi = hi;
+      }
       return true;
     }
     case PRIV_LTR:

@@ -251,20 +251,27 @@ describe('trap-and-emulate mode (an unpatched kernel in ring 1)', () => {
     expect(e.m.domain(e.domid)!.state).to.equal('running');
   });
 
-  it('hlt with the virtual IF clear never wakes, though the timer edge comes', () => {
+  /** Arms the TSC-deadline timer at deadline(now), sets or clears the virtual IF, and halts. */
+  function haltOnDeadline(deadline: (tsc: number) => number, vif: boolean): { e: Emu; after: () => boolean } {
     let after = false;
     const e = emulated(function* (cpu) {
       installIdt(cpu, [[TIMER_VECTOR, code(0), GATE_INT, 0]]);
       cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_TSC_DEADLINE);
-      cpu.wrmsr(0x6e0, cpu.rdtsc() + 24_000);
-      cpu.cli();
+      cpu.wrmsr(0x6e0, deadline(cpu.rdtsc()));
+      if (vif) cpu.sti();
+      else cpu.cli();
       cpu.hlt();
       yield;
       after = true;
     });
     e.text.set(code(0), timerHandler(() => {}));
     e.m.run(1_000_000);
-    expect(after).to.equal(false);
+    return { e, after: () => after };
+  }
+
+  it('hlt with the virtual IF clear never wakes, though the timer edge comes', () => {
+    const { e, after } = haltOnDeadline((tsc) => tsc + 24_000, false);
+    expect(after()).to.equal(false);
     expect(e.v.blocked).to.equal(true);
     expect(e.v.emu!.wakeTimer.active).to.equal(false);
     expect(stats(e).interruptsDelivered).to.equal(0);
@@ -272,19 +279,8 @@ describe('trap-and-emulate mode (an unpatched kernel in ring 1)', () => {
   });
 
   it('hlt waiting on a TSC deadline far past any run (2^61) blocks with no wake timer: nothing loops', () => {
-    let after = false;
-    const e = emulated(function* (cpu) {
-      installIdt(cpu, [[TIMER_VECTOR, code(0), GATE_INT, 0]]);
-      cpu.wrmsr(0x832, TIMER_VECTOR | LVT_MODE_TSC_DEADLINE);
-      cpu.wrmsr(0x6e0, 2 ** 61 + 12345);
-      cpu.sti();
-      cpu.hlt();
-      yield;
-      after = true;
-    });
-    e.text.set(code(0), timerHandler(() => {}));
-    e.m.run(1_000_000);
-    expect(after).to.equal(false);
+    const { e, after } = haltOnDeadline(() => 2 ** 61 + 12345, true);
+    expect(after()).to.equal(false);
     expect(e.v.blocked).to.equal(true);
     expect(e.v.emu!.wakeTimer.active).to.equal(false);
   });
