@@ -229,22 +229,23 @@ describe('stack_switch', () => {
     expect(other - int80).to.equal(bounce);
   });
 
-  it('a kernel_sp in Xen\'s range crashes the domain at the next entry from user mode', () => {
-    expect(g.v.hypercall(X.HYPERVISOR_stack_switch, FLAT_KERNEL_SS, { lo: 0x100000, hi: 0xffff8000 })).to.equal(0);
+  /** stack_switch to `sp`, then a trap from user mode: the domain's state after it. */
+  function enterFromUserWith(sp: U64 | number): string | undefined {
+    expect(g.v.hypercall(X.HYPERVISOR_stack_switch, FLAT_KERNEL_SS, sp)).to.equal(0);
     runUser(g, USER_CODE, function* () {
       yield VEC_DPL3;
     });
-    expect(t.m.domain(g.domid)?.state).to.equal('crashed');
+    return t.m.domain(g.domid)?.state;
+  }
+
+  it('a kernel_sp in Xen\'s range crashes the domain at the next entry from user mode', () => {
+    expect(enterFromUserWith({ lo: 0x100000, hi: 0xffff8000 })).to.equal('crashed');
     expect(tk.seen).to.have.length(0);
   });
 
   it('a kernel_sp less than 64 bytes above HYPERVISOR_VIRT_END crashes the domain (the frame reaches Xen)', () => {
     const sp = halves(HYPERVISOR_VIRT_END);
-    expect(g.v.hypercall(X.HYPERVISOR_stack_switch, FLAT_KERNEL_SS, { lo: sp.lo + 0x30, hi: sp.hi })).to.equal(0);
-    runUser(g, USER_CODE, function* () {
-      yield VEC_DPL3;
-    });
-    expect(t.m.domain(g.domid)?.state).to.equal('crashed');
+    expect(enterFromUserWith({ lo: sp.lo + 0x30, hi: sp.hi })).to.equal('crashed');
   });
 
   it('a kernel_sp exactly 64 bytes above HYPERVISOR_VIRT_END is allowed (the frame stays out of Xen\'s range)', () => {
@@ -258,11 +259,7 @@ describe('stack_switch', () => {
   });
 
   it('an unmapped kernel stack crashes the domain at the next entry from user mode', () => {
-    expect(g.v.hypercall(X.HYPERVISOR_stack_switch, FLAT_KERNEL_SS, unmappedVa(g))).to.equal(0);
-    runUser(g, USER_CODE, function* () {
-      yield VEC_DPL3;
-    });
-    expect(t.m.domain(g.domid)?.state).to.equal('crashed');
+    expect(enterFromUserWith(unmappedVa(g))).to.equal('crashed');
     expect(tk.seen).to.have.length(0);
   });
 
