@@ -15,6 +15,7 @@ import * as sched from '../../hypervisor/public/sched.ts';
 import * as vcpuOp from '../../hypervisor/public/vcpu-op.ts';
 import * as errno from '../../hypervisor/public/errno.ts';
 import * as eventChannel from '../../hypervisor/public/event-channel.ts';
+import * as grantTable from '../../hypervisor/public/grant-table.ts';
 import * as memory from '../../hypervisor/public/memory.ts';
 import * as version from '../../hypervisor/public/version.ts';
 import * as xen from '../../hypervisor/public/xen.ts';
@@ -30,6 +31,7 @@ const MODULES: Record<string, object> = {
   'sched.ts': sched,
   'vcpu-op.ts': vcpuOp,
   'event-channel.ts': eventChannel,
+  'grant-table.ts': grantTable,
 };
 
 // Ours under another name in the headers.
@@ -56,6 +58,7 @@ const NOT_PUBLIC: Record<string, string> = {
   RO_MPT_VIRT_START: "Xen's asm/config.h",
   TI_DPL_MASK: 'the bits TI_GET_DPL reads (arch-x86/xen.h)',
   TI_IF: 'the bit TI_GET_IF reads (arch-x86/xen.h)',
+  GRANT_ENTRIES_PER_FRAME_V1: "Xen's common/grant_table.c (GRANT_PER_PAGE)",
 };
 
 // Header macro families we mirror completely: [names, exceptions].
@@ -80,6 +83,12 @@ const COMPLETE_FAMILIES: readonly (readonly [RegExp, RegExp?])[] = [
   [/^XEN_DOMCTL_[a-z]/, /^XEN_DOMCTL_vmtrace_(?!op$)/],
   [/^XEN_DOMCTL_CDF_/],
   [/^XEN_DOMINF_/],
+  [/^GNTTABOP_[a-z]/, /^GNTTABOP_error_msgs$/],
+  [/^_?GTF_/],
+  [/^_?GNTMAP_/],
+  [/^_?GNTCOPY_/],
+  [/^GNTST_/],
+  [/^GNTTAB_(NR_RESERVED|RESERVED|CACHE)_/],
 ];
 
 // Function-like macros, compared at sample arguments.
@@ -125,6 +134,7 @@ const C_PRELUDE = `#define __XEN_TOOLS__ 1 /* domctl.h is for the toolstack only
 #include <stdio.h>
 #include <xen/xen.h>
 #include <xen/event_channel.h>
+#include <xen/grant_table.h>
 #include <xen/memory.h>
 #include <xen/version.h>
 #include <xen/features.h>
