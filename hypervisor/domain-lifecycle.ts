@@ -11,6 +11,7 @@ import type { Hypervisor } from './hypervisor.ts';
 import { EEXIST, EINVAL, ENOMEM } from './public/errno.ts';
 import { DOMID_FIRST_RESERVED, VIRQ_DOM_EXC } from './public/xen.ts';
 import { Vcpu } from './vcpu.ts';
+import { DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES, grantLimitsOk } from './grant-table.ts';
 import { VcpuTimers } from './sched/core.ts';
 
 export interface DomainParams {
@@ -24,6 +25,9 @@ export interface DomainParams {
   flags?: number;
   /** createdomain's max_evtchn_port (default: event-channel.ts's per-domain default). */
   maxEvtchnPort?: number;
+  /** createdomain's max_grant_frames and max_maptrack_frames (default: Xen's 64 and 1024). */
+  maxGrantFrames?: number;
+  maxMaptrackFrames?: number;
 }
 
 /** Picks a free domid like Xen 4.17's rover: never 0, wrapping at DOMID_FIRST_RESERVED. */
@@ -50,6 +54,9 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
   else domid = pickDomid(hv);
   if (domid < 0) return -ENOMEM;
   if (hv.domainById(domid)) return -EEXIST;
+  const maxGrantFrames = p.maxGrantFrames ?? DEFAULT_MAX_GRANT_FRAMES;
+  const maxMaptrackFrames = p.maxMaptrackFrames ?? DEFAULT_MAX_MAPTRACK_FRAMES;
+  if (!grantLimitsOk(maxGrantFrames, maxMaptrackFrames)) return -EINVAL;
   const log = hv.log.child({ dom: domid });
   const d = new Domain(domid, p.privileged ?? false, p.hasIomem ?? false, p.maxPages ?? 0, p.maxVcpus ?? 1, log);
   if (p.handle) d.handle.set(p.handle.subarray(0, 16));
@@ -69,6 +76,10 @@ export function createDomain(hv: Hypervisor, p: DomainParams, explicitZero = fal
     d.vcpus.push(v);
   }
   hv.addDomain(d);
+  if (hv.gnttab.initDomain(d, maxGrantFrames, maxMaptrackFrames) !== 0) {
+    killDomain(hv, d, undefined);
+    return -ENOMEM;
+  }
   log.info({ privileged: d.isPrivileged }, 'domain created');
   return d;
 }
@@ -80,6 +91,7 @@ export function killDomain(hv: Hypervisor, d: Domain, caller: Domain | undefined
   d.isDying = true;
   d.transition(DomainState.Dying);
   hv.evtchn.destroyDomain(d);
+  hv.gnttab.releaseMappings(d);
   relinquishResources(hv, d);
   hv.evtchn.sendGlobalVirq(VIRQ_DOM_EXC);
   return 0;

@@ -8,6 +8,7 @@ import type { Vcpu } from './vcpu.ts';
 import { ContextTable } from './arch/contexts.ts';
 import type { GuestImage } from './public/vcpu.ts';
 import type { DomainEvtchn } from './event-channel.ts';
+import type { DomainGrants } from './grant-table.ts';
 import type { Timer } from './sched/timer-queue.ts';
 import { VMASST_TYPE_m2p_strict } from './public/xen.ts';
 import type { EmuDomain } from './emulate/state.ts';
@@ -70,6 +71,8 @@ export class Domain implements PageOwner {
   readonly watchdogs: (Timer | null)[] = [null, null];
   /** Event-channel ports (event-channel.ts); all closed once the domain is dying. */
   evtchn: DomainEvtchn | null = null;
+  /** Grant table (grant-table.ts): its frames, active entries and maptrack. */
+  grants: DomainGrants | null = null;
   /** The kernel image the domain was built with: its code by virtual address. */
   image: GuestImage | null = null;
   /** console_io output held until a newline (Xen's pbuf). */

@@ -113,7 +113,13 @@ export class Domctl {
     const handle = this.buf.slice(U('handle'), U('handle') + 16);
     // evtchn_init: min(max_evtchn_port, INT_MAX); 0 leaves the domain no usable port.
     const maxEvtchnPort = Math.min(dv.getUint32(U('max_evtchn_port'), true), 0x7fffffff);
-    const d = createDomain(this.hv, { domid: requested, maxVcpus, handle, flags, maxEvtchnPort });
+    // grant_table_init: a negative limit means Xen's default (opt_max_grant_frames etc.).
+    const gf = dv.getInt32(U('max_grant_frames'), true);
+    const mf = dv.getInt32(U('max_maptrack_frames'), true);
+    const d = createDomain(this.hv, {
+      domid: requested, maxVcpus, handle, flags, maxEvtchnPort,
+      maxGrantFrames: gf < 0 ? undefined : gf, maxMaptrackFrames: mf < 0 ? undefined : mf,
+    });
     if (typeof d === 'number') return d;
     dv.setUint16(F.domain.offset, d.domid, true);
     return 0;

@@ -75,15 +75,18 @@ export class GuestAccess {
     return true;
   }
 
-  /** Copies len bytes of src to guest (lo, hi). False on a fault (earlier pages written). */
-  copyTo(v: Vcpu, lo: number, hi: number, src: Uint8Array, len: number): boolean {
+  /**
+   * Copies len bytes of src, from srcOff, to guest (lo, hi). False on a fault (earlier
+   * pages written).
+   */
+  copyTo(v: Vcpu, lo: number, hi: number, src: Uint8Array, len: number, srcOff = 0): boolean {
     let done = 0;
     while (done < len) {
       const ma = this.xlate(v, lo, hi, ACCESS_WRITE);
       if (ma < 0) return false;
       const chunk = Math.min(len - done, PAGE_SIZE - (lo & 0xfff));
       const mfn = Math.floor(ma / PAGE_SIZE);
-      if (mfn < this.mem.nrFrames) this.mem.writeBytes(mfn, ma % PAGE_SIZE, src, done, chunk);
+      if (mfn < this.mem.nrFrames) this.mem.writeBytes(mfn, ma % PAGE_SIZE, src, srcOff + done, chunk);
       done += chunk;
       [lo, hi] = addOffset(lo, hi, chunk);
     }

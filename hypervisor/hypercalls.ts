@@ -42,6 +42,7 @@ export function registerHypercalls(hv: Hypervisor): void {
   const crash = (v: Vcpu, why: string): void => hv.domainCrash(v.domain, why);
   t.register(X.HYPERVISOR_iret, (v) => doIret(hv.mem, hv.ga, v, crash));
   t.register(X.HYPERVISOR_event_channel_op, (v, a) => hv.evtchn.call(v, a[0], a[2], a[3]));
+  t.register(X.HYPERVISOR_grant_table_op, (v, a) => hv.gnttab.call(v, a[0], a[2], a[3], a[4]));
   t.register(X.HYPERVISOR_event_channel_op_compat, (v, a) => hv.evtchn.callCompat(v, a[0], a[1]));
   const sched = new SchedOp(hv);
   t.register(X.HYPERVISOR_sched_op, (v, a) => sched.call(v, a[0], a[2], a[3]));

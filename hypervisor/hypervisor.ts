@@ -24,6 +24,7 @@ import { makeCosts, type CostTable } from './arch/costs.ts';
 import { PvTraps } from './traps.ts';
 import { PvPrivOps } from './priv-op.ts';
 import { EventChannels } from './event-channel.ts';
+import { GrantTables } from './grant-table.ts';
 import { Scheduler } from './sched/core.ts';
 import { GuestTime } from './time.ts';
 import { VIRQ_DOM_EXC, VIRQ_TIMER } from './public/xen.ts';
@@ -68,6 +69,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
   /** Trap-and-emulate mode, for domains built with it (hypervisor/emulate/). */
   readonly emulator: TrapAndEmulate;
   readonly evtchn: EventChannels;
+  readonly gnttab: GrantTables;
   readonly sched: Scheduler;
   readonly time: GuestTime;
   readonly costs: CostTable;
@@ -124,6 +126,7 @@ export class Hypervisor implements MmHost, VcpuHost, TlbControl {
     this.privOps = new PvPrivOps(this.mmuext, this.costs, this.log.child({ sub: 'traps' }));
     this.emulator = new TrapAndEmulate(this);
     this.evtchn = new EventChannels(this);
+    this.gnttab = new GrantTables(this);
     this.time = new GuestTime(this.mem, this.costs, cfg.wallclockSec ?? 1767225600);
     this.sched = new Scheduler(this, cfg.pcpus ?? 1);
     this.table = new HypercallTable(this.log.child({ sub: 'hypercall' }));

@@ -12,6 +12,7 @@ import { _PAGE_PRESENT, _PAGE_RW, pteMfn } from './arch/pte.ts';
 import { TLB_ENTRIES, TLB_RW } from './arch/tlb.ts';
 import type { Domain } from './domain.ts';
 import { checkEvtchnInvariants } from './evtchn-invariants.ts';
+import { checkGrantInvariants, type GrantedFrames } from './grant-invariants.ts';
 import { checkEmulatedDomain } from './emulate/invariants.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { isGuestL4Slot } from './mm/page-table.ts';
@@ -76,6 +77,11 @@ export function checkInvariants(hv: Hypervisor): string[] {
     checkEmulatedDomain(hv, d, report);
   }
 
+  // Device maps' references; what each grantee may reach of others' frames.
+  const granted = checkGrantInvariants(hv, domains, count, typeCount, report);
+  // Foreign frames seen in each domain's L1 entries so far, to compare with `granted`.
+  const seen = new Map<number, Map<number, number>>();
+
   // References held by the entries of validated tables.
   for (let t = 0; t < n; t++) {
     const type = f.type[t];
@@ -97,7 +103,7 @@ export function checkInvariants(hv: Hypervisor): string[] {
       if ((lo & _PAGE_PRESENT) === 0) continue;
       const target = pteMfn(lo, mem.read32(t, (i << 3) + 4));
       if (type === PGT_l1_page_table) {
-        checkL1Entry(hv, owner, t, i, lo, target, count, typeCount, report);
+        checkL1Entry(hv, owner, t, i, lo, target, count, typeCount, granted, seen, report);
       } else if (target === t) {
         if ((lo & _PAGE_RW) !== 0) report(`mfn ${t}[${i}]: writable self-map of a ${PGT_NAMES[type]}`);
       } else {
@@ -144,13 +150,14 @@ export function checkInvariants(hv: Hypervisor): string[] {
     if (f.isPinned(mfn) && f.typeCount[mfn] === 0) report(`mfn ${mfn}: pinned with type count 0`);
   }
 
-  checkTlbs(hv, domains, report);
+  checkTlbs(hv, domains, granted, report);
   for (const p of checkEvtchnInvariants(hv)) report(p);
   return problems;
 }
 
 function checkL1Entry(hv: Hypervisor, owner: Domain, t: number, i: number, lo: number, target: number,
-  count: Float64Array, typeCount: Float64Array, report: (s: string) => void): void {
+  count: Float64Array, typeCount: Float64Array, granted: GrantedFrames, seen: Map<number, Map<number, number>>,
+  report: (s: string) => void): void {
   const f = hv.frames;
   if (target >= f.nrFrames) {
     if (!owner.hasIomem) report(`mfn ${t}[${i}]: d${owner.domid} maps MMIO frame ${target} without I/O access`);
@@ -165,13 +172,22 @@ function checkL1Entry(hv: Hypervisor, owner: Domain, t: number, i: number, lo: n
     }
   }
   const tOwner = f.owner[target];
-  if (tOwner === OWNER_NONE || tOwner === OWNER_XEN_PRIVATE || (tOwner !== owner.domid && !owner.isPrivileged)) {
+  if (tOwner === OWNER_NONE || tOwner === OWNER_XEN_PRIVATE) {
     report(`mfn ${t}[${i}]: d${owner.domid} maps frame ${target} owned by ${tOwner}`);
+  } else if (tOwner !== owner.domid && !owner.isPrivileged) {
+    // Another domain's frame: only as often as the grants it holds map it.
+    let mine = seen.get(owner.domid);
+    if (!mine) seen.set(owner.domid, (mine = new Map()));
+    const uses = (mine.get(target) ?? 0) + 1;
+    mine.set(target, uses);
+    if (uses > (granted.get(owner.domid)?.get(target) ?? 0)) {
+      report(`mfn ${t}[${i}]: d${owner.domid} maps frame ${target} owned by ${tOwner} without a grant`);
+    }
   }
 }
 
 /** No TLB may hold a writable translation of a page table, or reach another domain's frame. */
-function checkTlbs(hv: Hypervisor, domains: Domain[], report: (s: string) => void): void {
+function checkTlbs(hv: Hypervisor, domains: Domain[], granted: GrantedFrames, report: (s: string) => void): void {
   const f = hv.frames;
   for (const d of domains) {
     for (const v of d.vcpus) {
@@ -188,7 +204,8 @@ function checkTlbs(hv: Hypervisor, domains: Domain[], report: (s: string) => voi
         // A stale entry for a freed frame is harmless until the frame is reused, and the
         // allocator flushes before reuse.
         const owner = f.owner[mfn];
-        if (owner === OWNER_XEN_PRIVATE || (owner !== d.domid && owner !== OWNER_NONE && !d.isPrivileged)) {
+        const foreign = owner !== d.domid && owner !== OWNER_NONE && !d.isPrivileged;
+        if (owner === OWNER_XEN_PRIVATE || (foreign && !granted.get(d.domid)?.has(mfn))) {
           report(`d${d.domid}v${v.vcpuId}: TLB reaches frame ${mfn} owned by ${owner}`);
         }
       }

@@ -49,6 +49,8 @@ interface CreateOpts {
   flags?: number;
   handle?: Uint8Array;
   maxEvtchnPort?: number;
+  maxGrantFrames?: number;
+  maxMaptrackFrames?: number;
 }
 
 /** createdomain; returns [rc, domain field written back]. */
@@ -57,6 +59,9 @@ function createDomain(k: GuestKernel, o: CreateOpts = {}): [number, number] {
     k.v.store32(at + off('u.createdomain.max_vcpus'), o.maxVcpus ?? 1);
     k.v.store32(at + off('u.createdomain.flags'), o.flags ?? 0);
     k.v.store32(at + off('u.createdomain.max_evtchn_port'), o.maxEvtchnPort ?? 1023);
+    // xl's defaults.
+    k.v.store32(at + off('u.createdomain.max_grant_frames'), o.maxGrantFrames ?? 64);
+    k.v.store32(at + off('u.createdomain.max_maptrack_frames'), o.maxMaptrackFrames ?? 1024);
     if (o.handle) k.v.write(at + off('u.createdomain.handle'), o.handle);
   });
   return [rc, k.v.load16(k.buf + F.domain.offset)];
@@ -140,8 +145,10 @@ describe('domctl', () => {
     }
     // A createdomain that would otherwise succeed creates nothing.
     const nr = t.m.hv.listDomains().length;
-    expect(domctl(d0, C.XEN_DOMCTL_createdomain, 0, (at) => d0.v.store32(at + off('u.createdomain.max_vcpus'), 1),
-      0x14)).to.equal(-EACCES);
+    expect(domctl(d0, C.XEN_DOMCTL_createdomain, 0, (at) => {
+      d0.v.store32(at + off('u.createdomain.max_vcpus'), 1);
+      d0.v.store32(at + off('u.createdomain.max_grant_frames'), 1);
+    }, 0x14)).to.equal(-EACCES);
     expect(t.m.hv.listDomains().length).to.equal(nr);
     expect(createDomain(d0)[0]).to.equal(0);
     expect(t.m.hv.listDomains().length).to.equal(nr + 1);
@@ -194,6 +201,7 @@ describe('domctl', () => {
     const p = d0.allocPage();
     writeDomctl(d0, p.va, C.XEN_DOMCTL_createdomain, 0);
     d0.v.store32(p.va + off('u.createdomain.max_vcpus'), 1);
+    d0.v.store32(p.va + off('u.createdomain.max_grant_frames'), 1);
     // Make the page read-only in Dom0's direct map, then flush the TLB.
     const scratch = d0.buf + 3072;
     expect(mmuUpdate(d0.v, scratch, [[ptePtr(d0.bootL1For(p.pfn), p.pfn % 512), pte(p.mfn, PTE_P | PTE_A)]]).rc)
@@ -253,6 +261,28 @@ describe('domctl', () => {
     const [rc, domid] = createDomain(t.dom0, { maxEvtchnPort: 0 });
     expect(rc).to.equal(0);
     expect(evtchnAllocUnbound(t.dom0.v, t.dom0.buf, 0, domid).rc).to.equal(-ENOSPC);
+  });
+
+  it('createdomain with max_grant_frames 0 (below the one frame a table starts with) returns -EINVAL', () => {
+    const nr = t.m.hv.listDomains().length;
+    expect(createDomain(t.dom0, { maxGrantFrames: 0 })[0]).to.equal(-EINVAL);
+    expect(createDomain(t.dom0, { maxGrantFrames: 65 })[0]).to.equal(-EINVAL);
+    expect(createDomain(t.dom0, { maxMaptrackFrames: 1025 })[0]).to.equal(-EINVAL);
+    expect(t.m.hv.listDomains().length).to.equal(nr);
+  });
+
+  it('createdomain with negative grant limits takes Xen\'s defaults (64 grant frames)', () => {
+    const [rc, id] = createDomain(t.dom0, { maxGrantFrames: -1, maxMaptrackFrames: -1 });
+    expect(rc).to.equal(0);
+    expect(t.m.domain(id)!.grants!.maxFrames).to.equal(64);
+    expect(t.m.domain(id)!.grants!.maxMaptrackFrames).to.equal(1024);
+  });
+
+  it('createdomain passes max_grant_frames to the grant table', () => {
+    const [rc, id] = createDomain(t.dom0, { maxGrantFrames: 4, maxMaptrackFrames: 0 });
+    expect(rc).to.equal(0);
+    expect(t.m.domain(id)!.grants!.maxFrames).to.equal(4);
+    expect(t.m.domain(id)!.grants!.nrFrames).to.equal(1);
   });
 
   it('createdomain with max_vcpus 0 returns -EINVAL', () => {

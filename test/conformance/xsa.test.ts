@@ -92,7 +92,8 @@ describe('XSA cases (PV page tables and hypercalls)', () => {
     expect(mmuUpdate(g.v, g.buf, [[ptePtr(a.mfn, 0), pte(b.mfn, PTE_P)]]).rc).to.equal(0);
     expect(mmuUpdate(g.v, g.buf, [[ptePtr(a.mfn, 1), pte(a.mfn, PTE_P)]]).rc).to.equal(0);
     const free = t.m.freeFrames;
-    const pages = t.m.domain(g.domid)!.totPages + 1; // and its shared_info page
+    const d = t.m.domain(g.domid)!;
+    const pages = d.totPages + d.xenheapPages; // and its shared_info and grant-table pages
     t.m.destroy(g.domid);
     expect(t.m.freeFrames).to.equal(free + pages);
     expect(t.m.domain(g.domid)).to.equal(undefined);
