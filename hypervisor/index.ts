@@ -38,6 +38,9 @@ export interface GuestOptions {
    * the bare machine's loader would boot it, its privileged instructions trapping.
    */
   mode?: 'pv' | 'emulate';
+  /** createdomain's max_grant_frames and max_maptrack_frames (default 64 and 1024). */
+  maxGrantFrames?: number;
+  maxMaptrackFrames?: number;
 }
 
 /** How a host-driven run of one vCPU ended. */
@@ -65,7 +68,9 @@ export class Machine {
     if (opts.mode !== undefined && opts.mode !== 'pv' && opts.mode !== 'emulate') {
       throw new Error(`unknown guest mode "${String(opts.mode)}"`);
     }
-    const d = createDomain(this.hv, { maxVcpus: opts.maxVcpus ?? 1 });
+    const d = createDomain(this.hv, {
+      maxVcpus: opts.maxVcpus ?? 1, maxGrantFrames: opts.maxGrantFrames, maxMaptrackFrames: opts.maxMaptrackFrames,
+    });
     return this.finish(d, opts);
   }
 
