@@ -51,6 +51,13 @@ const GNTTAB_UNMAP_BATCH_SIZE = 32;
 
 const PAGE = 4096;
 
+/** A copy of `a` with room for `n` elements (the new ones zero). */
+function resized<T extends Uint32Array | Uint16Array | Int32Array>(a: T, n: number): T {
+  const b = new (a.constructor as new (k: number) => T)(n);
+  b.set(a);
+  return b;
+}
+
 /** One domain's grant table: its frames, active entries and maptrack. */
 export class DomainGrants {
   version = 1;
@@ -83,14 +90,9 @@ export class DomainGrants {
 
   /** Makes room for `n` entries' active records. */
   growActive(n: number): void {
-    const grow = <T extends Uint32Array | Uint16Array | Int32Array>(a: T, make: (k: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.pin = grow(this.pin, (k) => new Uint32Array(k));
-    this.actDomid = grow(this.actDomid, (k) => new Uint16Array(k));
-    this.actFrame = grow(this.actFrame, (k) => new Int32Array(k));
+    this.pin = resized(this.pin, n);
+    this.actDomid = resized(this.actDomid, n);
+    this.actFrame = resized(this.actFrame, n);
   }
 
   /**
@@ -108,15 +110,10 @@ export class DomainGrants {
     if (this.maptrackLimit >= this.maxMaptrackFrames * MAPTRACK_PER_FRAME) return -1;
     const old = this.maptrackLimit;
     const n = old + MAPTRACK_PER_FRAME;
-    const grow = <T extends Uint32Array | Uint16Array | Int32Array>(a: T, make: (k: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.mtDomid = grow(this.mtDomid, (k) => new Uint16Array(k));
-    this.mtRef = grow(this.mtRef, (k) => new Uint32Array(k));
-    this.mtFlags = grow(this.mtFlags, (k) => new Uint32Array(k));
-    this.mtNext = grow(this.mtNext, (k) => new Int32Array(k));
+    this.mtDomid = resized(this.mtDomid, n);
+    this.mtRef = resized(this.mtRef, n);
+    this.mtFlags = resized(this.mtFlags, n);
+    this.mtNext = resized(this.mtNext, n);
     this.maptrackLimit = n;
     for (let h = old + 1; h < n - 1; h++) this.mtNext[h] = h + 1;
     if (this.freeTail < 0) {
