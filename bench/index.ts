@@ -2,7 +2,12 @@
 // in the same run, as ratios. Host side; the host clock is read here only, never inside
 // the simulation. Never part of `npm test`.
 
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { Machine } from '../hypervisor/index.ts';
 import { FrameTable } from '../hypervisor/arch/frame-table.ts';
 import { bootKernel, makeTable } from '../test/support/fixture.ts';
@@ -17,11 +22,6 @@ import { KERNEL_MODES, runKernel, type KernelMode } from '../dom0/toolstack/kern
 import { makeKernelImage } from '../guests/kernel/index.ts';
 import { LMBENCH_ROWS, lmbench } from '../guests/kernel/user/lmbench.ts';
 import { DEFAULT_COSTS } from '../hypervisor/arch/costs.ts';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BytesPage, ByteView } from '../rings/page.ts';
 import { FrontRing } from '../rings/front-ring.ts';
 import { BackRing } from '../rings/back-ring.ts';
