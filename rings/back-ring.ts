@@ -23,6 +23,7 @@ export class BackRing {
   /** RING_SIZE: the slots in the ring (a power of two). */
   readonly nrEnts: number;
   private readonly slotSize: number;
+  private readonly mask: number;
   private readonly requestSize: number;
   private fault_: RingFault | null = null;
 
@@ -39,6 +40,7 @@ export class BackRing {
     this.reqCons = start >>> 0;
     this.nrEnts = format.nrEnts;
     this.slotSize = format.slotSize;
+    this.mask = format.nrEnts - 1;
     this.requestSize = format.requestSize;
   }
 
@@ -52,7 +54,7 @@ export class BackRing {
 
   /** RING_GET_REQUEST / RING_GET_RESPONSE: the byte offset of the slot for index `idx`. */
   slotOffset(idx: number): number {
-    return SRING_RING_OFFSET + (idx & (this.nrEnts - 1)) * this.slotSize;
+    return SRING_RING_OFFSET + (idx & this.mask) * this.slotSize;
   }
 
   /**

@@ -89,13 +89,23 @@ export const BLKIF_SEGS_PER_INDIRECT_FRAME = 4096 / BLKIF_REQUEST_SEGMENT.size;
 /** The last 512-byte sector of a 4 KiB frame. */
 const LAST_SECT_IN_PAGE = (4096 >> 9) - 1;
 
+// Field offsets of the messages on the hot path, read once from the checked layouts.
 const R = BLKIF_REQUEST.fields;
-const SEG = BLKIF_REQUEST_SEGMENT.fields;
-const SEG0 = R.seg.offset;
+const REQ_OPERATION = R.operation.offset;
+const REQ_NR_SEGMENTS = R.nr_segments.offset;
+const REQ_HANDLE = R.handle.offset;
+const REQ_ID = R.id.offset;
+const REQ_SECTOR = R.sector_number.offset;
+const REQ_SEG = R.seg.offset;
+const SEG_GREF = BLKIF_REQUEST_SEGMENT.fields.gref.offset;
+const SEG_FIRST = BLKIF_REQUEST_SEGMENT.fields.first_sect.offset;
+const SEG_LAST = BLKIF_REQUEST_SEGMENT.fields.last_sect.offset;
 const SEG_SIZE = BLKIF_REQUEST_SEGMENT.size;
+const RSP_ID = BLKIF_RESPONSE.fields.id.offset;
+const RSP_OPERATION = BLKIF_RESPONSE.fields.operation.offset;
+const RSP_STATUS = BLKIF_RESPONSE.fields.status.offset;
 const D = BLKIF_REQUEST_DISCARD.fields;
 const I = BLKIF_REQUEST_INDIRECT.fields;
-const P = BLKIF_RESPONSE.fields;
 
 /** A blkif_request (read, write, write barrier, flush) as a back end acts on it. */
 export class BlkifRequest {
@@ -114,36 +124,36 @@ export class BlkifRequest {
 
 /** Fills `out` from the struct blkif_request at `off`; segments past 11 are not read. */
 export function decodeBlkifRequest(src: ByteAccess, off: number, out: BlkifRequest): BlkifRequest {
-  out.operation = src.read8(off + R.operation.offset);
-  out.nrSegments = src.read8(off + R.nr_segments.offset);
-  out.handle = src.read16(off + R.handle.offset);
-  out.idLo = src.read32(off + R.id.offset);
-  out.idHi = src.read32(off + R.id.offset + 4);
-  out.sectorLo = src.read32(off + R.sector_number.offset);
-  out.sectorHi = src.read32(off + R.sector_number.offset + 4);
+  out.operation = src.read8(off + REQ_OPERATION);
+  out.nrSegments = src.read8(off + REQ_NR_SEGMENTS);
+  out.handle = src.read16(off + REQ_HANDLE);
+  out.idLo = src.read32(off + REQ_ID);
+  out.idHi = src.read32(off + REQ_ID + 4);
+  out.sectorLo = src.read32(off + REQ_SECTOR);
+  out.sectorHi = src.read32(off + REQ_SECTOR + 4);
   const n = out.nrSegments < BLKIF_MAX_SEGMENTS_PER_REQUEST ? out.nrSegments : BLKIF_MAX_SEGMENTS_PER_REQUEST;
-  for (let i = 0, s = off + SEG0; i < n; i++, s += SEG_SIZE) {
-    out.gref[i] = src.read32(s + SEG.gref.offset);
-    out.firstSect[i] = src.read8(s + SEG.first_sect.offset);
-    out.lastSect[i] = src.read8(s + SEG.last_sect.offset);
+  for (let i = 0, s = off + REQ_SEG; i < n; i++, s += SEG_SIZE) {
+    out.gref[i] = src.read32(s + SEG_GREF);
+    out.firstSect[i] = src.read8(s + SEG_FIRST);
+    out.lastSect[i] = src.read8(s + SEG_LAST);
   }
   return out;
 }
 
 /** Writes `req`'s fields and its first nrSegments segments (at most 11); padding is left as it was. */
 export function encodeBlkifRequest(dst: ByteAccess, off: number, req: BlkifRequest): void {
-  dst.write8(off + R.operation.offset, req.operation);
-  dst.write8(off + R.nr_segments.offset, req.nrSegments);
-  dst.write16(off + R.handle.offset, req.handle);
-  dst.write32(off + R.id.offset, req.idLo);
-  dst.write32(off + R.id.offset + 4, req.idHi);
-  dst.write32(off + R.sector_number.offset, req.sectorLo);
-  dst.write32(off + R.sector_number.offset + 4, req.sectorHi);
+  dst.write8(off + REQ_OPERATION, req.operation);
+  dst.write8(off + REQ_NR_SEGMENTS, req.nrSegments);
+  dst.write16(off + REQ_HANDLE, req.handle);
+  dst.write32(off + REQ_ID, req.idLo);
+  dst.write32(off + REQ_ID + 4, req.idHi);
+  dst.write32(off + REQ_SECTOR, req.sectorLo);
+  dst.write32(off + REQ_SECTOR + 4, req.sectorHi);
   const n = Math.min(req.nrSegments, BLKIF_MAX_SEGMENTS_PER_REQUEST);
-  for (let i = 0, s = off + SEG0; i < n; i++, s += SEG_SIZE) {
-    dst.write32(s + SEG.gref.offset, req.gref[i]);
-    dst.write8(s + SEG.first_sect.offset, req.firstSect[i]);
-    dst.write8(s + SEG.last_sect.offset, req.lastSect[i]);
+  for (let i = 0, s = off + REQ_SEG; i < n; i++, s += SEG_SIZE) {
+    dst.write32(s + SEG_GREF, req.gref[i]);
+    dst.write8(s + SEG_FIRST, req.firstSect[i]);
+    dst.write8(s + SEG_LAST, req.lastSect[i]);
   }
 }
 
@@ -292,16 +302,16 @@ export class BlkifResponse {
 /** Writes a blkif_response's fields (padding is left as it was). */
 export function encodeBlkifResponse(dst: ByteAccess, off: number, idLo: number, idHi: number, operation: number,
   status: number): void {
-  dst.write32(off + P.id.offset, idLo);
-  dst.write32(off + P.id.offset + 4, idHi);
-  dst.write8(off + P.operation.offset, operation);
-  dst.write16(off + P.status.offset, status & 0xffff);
+  dst.write32(off + RSP_ID, idLo);
+  dst.write32(off + RSP_ID + 4, idHi);
+  dst.write8(off + RSP_OPERATION, operation);
+  dst.write16(off + RSP_STATUS, status & 0xffff);
 }
 
 export function decodeBlkifResponse(src: ByteAccess, off: number, out: BlkifResponse): BlkifResponse {
-  out.idLo = src.read32(off + P.id.offset);
-  out.idHi = src.read32(off + P.id.offset + 4);
-  out.operation = src.read8(off + P.operation.offset);
-  out.status = (src.read16(off + P.status.offset) << 16) >> 16;
+  out.idLo = src.read32(off + RSP_ID);
+  out.idHi = src.read32(off + RSP_ID + 4);
+  out.operation = src.read8(off + RSP_OPERATION);
+  out.status = (src.read16(off + RSP_STATUS) << 16) >> 16;
   return out;
 }

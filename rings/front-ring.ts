@@ -21,6 +21,7 @@ export class FrontRing {
   /** RING_SIZE: the slots in the ring (a power of two). */
   readonly nrEnts: number;
   private readonly slotSize: number;
+  private readonly mask: number;
   private readonly responseSize: number;
   private fault_: RingFault | null = null;
 
@@ -37,6 +38,7 @@ export class FrontRing {
     this.rspCons = start >>> 0;
     this.nrEnts = format.nrEnts;
     this.slotSize = format.slotSize;
+    this.mask = format.nrEnts - 1;
     this.responseSize = format.responseSize;
   }
 
@@ -56,7 +58,7 @@ export class FrontRing {
 
   /** RING_GET_REQUEST / RING_GET_RESPONSE: the byte offset of the slot for index `idx`. */
   slotOffset(idx: number): number {
-    return SRING_RING_OFFSET + (idx & (this.nrEnts - 1)) * this.slotSize;
+    return SRING_RING_OFFSET + (idx & this.mask) * this.slotSize;
   }
 
   /** RING_FREE_REQUESTS: slots not holding a request still waiting for its response. */
