@@ -432,37 +432,32 @@ export class GrantTables {
    */
   private mapOne(v: Vcpu, hostLo: number, hostHi: number, flags: number, ref: number, dom: number): void {
     const dv = this.dv;
-    const status = (st: number): void => dv.setInt16(18, st, true);
     const ld = v.domain;
-    if ((flags & (G.GNTMAP_device_map | G.GNTMAP_host_map)) === 0) return status(G.GNTST_bad_gntref);
+    if ((flags & (G.GNTMAP_device_map | G.GNTMAP_host_map)) === 0) return this.mapStatus(G.GNTST_bad_gntref);
     const rd = this.lockById(dom);
-    if (rd === undefined) return status(G.GNTST_bad_domain);
+    if (rd === undefined) return this.mapStatus(G.GNTST_bad_domain);
     const lg = grantsOf(ld);
     const handle = lg.getHandle();
-    if (handle < 0) return status(G.GNTST_no_space);
+    if (handle < 0) return this.mapStatus(G.GNTST_no_space);
     const rg = grantsOf(rd);
     const ro = (flags & G.GNTMAP_readonly) !== 0;
-    const fail = (st: number): void => {
-      lg.putHandle(handle);
-      status(st);
-    };
-    if (ref >= rg.nrEntries) return fail(G.GNTST_bad_gntref);
+    if (ref >= rg.nrEntries) return this.mapFail(lg, handle, G.GNTST_bad_gntref);
     const inc = ((flags & G.GNTMAP_device_map) !== 0 ? (ro ? GNTPIN_devr_inc : GNTPIN_devw_inc) : 0) +
       ((flags & G.GNTMAP_host_map) !== 0 ? (ro ? GNTPIN_hstr_inc : GNTPIN_hstw_inc) : 0);
     const pin = rg.pin[ref];
-    if (pin !== 0 && (rg.actDomid[ref] !== ld.domid || pinWouldOverflow(pin, inc))) return fail(G.GNTST_general_error);
+    if (pin !== 0 && (rg.actDomid[ref] !== ld.domid || pinWouldOverflow(pin, inc))) return this.mapFail(lg, handle, G.GNTST_general_error);
 
     const refs = this.host.mm.refs;
     let refcnt = 0;
     if (pin === 0 || (!ro && (pin & (GNTPIN_hstw_mask | GNTPIN_devw_mask)) === 0)) {
       const st = this.setStatus(rd, ref, ro, true, ld.domid);
-      if (st !== G.GNTST_okay) return fail(st);
+      if (st !== G.GNTST_okay) return this.mapFail(lg, handle, st);
       if (pin === 0) {
         const frame = this.entryFrame(rg, ref);
         const pst = this.getPagedFrame(frame, rd);
         if (pst !== G.GNTST_okay) {
           this.reduceStatusForPin(rd, ref, ro);
-          return fail(pst);
+          return this.mapFail(lg, handle, pst);
         }
         refcnt = 1;
         rg.actDomid[ref] = ld.domid;
@@ -506,15 +501,25 @@ export class GrantTables {
       for (; refcnt > 0; refcnt--) refs.putPage(mfn);
       rg.pin[ref] -= inc;
       this.reduceStatusForPin(rd, ref, ro);
-      return fail(st);
+      return this.mapFail(lg, handle, st);
     }
     lg.mtDomid[handle] = dom;
     lg.mtRef[handle] = ref;
     lg.mtFlags[handle] = flags & 0xffff;
-    status(G.GNTST_okay);
+    this.mapStatus(G.GNTST_okay);
     dv.setUint32(20, handle, true);
     dv.setUint32(24, (mfn % 1048576) * 4096, true);
     dv.setUint32(28, Math.floor(mfn / 1048576), true);
+  }
+
+  private mapStatus(st: number): void {
+    this.dv.setInt16(18, st, true);
+  }
+
+  /** A map that took a handle failed: the handle goes back, the status goes out. */
+  private mapFail(lg: DomainGrants, handle: number, st: number): void {
+    lg.putHandle(handle);
+    this.mapStatus(st);
   }
 
   // ---- unmap_grant_ref -----------------------------------------------------------------
@@ -564,12 +569,11 @@ export class GrantTables {
    */
   private unmapOne(v: Vcpu, hostLo: number, hostHi: number, devLo: number, devHi: number, newLo: number,
     newHi: number, handle: number): void {
-    const status = (st: number): void => this.dv.setInt16(20, st, true);
     const ld = v.domain;
     const lg = grantsOf(ld);
-    if (handle >= lg.maptrackLimit) return status(G.GNTST_bad_handle);
+    if (handle >= lg.maptrackLimit) return this.unmapStatus(G.GNTST_bad_handle);
     const flags = lg.mtFlags[handle];
-    if (flags === 0) return status(G.GNTST_bad_handle);
+    if (flags === 0) return this.unmapStatus(G.GNTST_bad_handle);
     const rd = this.lockById(lg.mtDomid[handle]);
     if (rd === undefined) {
       this.host.log.warn({ dom: ld.domid, handle }, 'grant unmap: granter no longer exists');
@@ -581,12 +585,12 @@ export class GrantTables {
     const frame = rg.actFrame[ref];
     const devAddr = devHi * 4294967296 + devLo;
     if (devAddr !== 0 && (flags & G.GNTMAP_device_map) !== 0 && devAddr !== frame * 4096) {
-      return status(G.GNTST_bad_dev_addr);
+      return this.unmapStatus(G.GNTST_bad_dev_addr);
     }
     let done = 0;
     if ((hostLo !== 0 || hostHi !== 0) && (flags & G.GNTMAP_host_map) !== 0) {
       const st = this.pv.replace(v, hostLo, hostHi, frame, flags, newLo, newHi);
-      if (st !== G.GNTST_okay) return status(st);
+      if (st !== G.GNTST_okay) return this.unmapStatus(st);
       lg.mtFlags[handle] &= ~G.GNTMAP_host_map;
       done |= G.GNTMAP_host_map | (flags & G.GNTMAP_readonly);
     }
@@ -602,7 +606,11 @@ export class GrantTables {
       this.pendingFrame[k] = frame;
       this.pendingDone[k] = done;
     }
-    status(G.GNTST_okay);
+    this.unmapStatus(G.GNTST_okay);
+  }
+
+  private unmapStatus(st: number): void {
+    this.dv.setInt16(20, st, true);
   }
 
   /**
