@@ -11,7 +11,8 @@ import {
 } from './perms.ts';
 import { type XsNode, nodeRecordBytes } from './store.ts';
 import type { NodeDb } from './transaction.ts';
-import { type XsErrno, fromLatin1, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
+import { XENSTORE_PAYLOAD_MAX, type XsErrno, fromLatin1, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
+import { atoi } from './ops-domains.ts';
 import type { XenStored } from './xenstored.ts';
 
 const OK = nulTerminated('OK');
@@ -52,23 +53,23 @@ function childList(node: XsNode): Uint8Array {
 }
 
 /**
- * DIRECTORY_PART `path|offset|`: the node's generation, then as many child names as fit
- * from byte `offset` of the child list, and an empty name once the list is complete.
+ * DIRECTORY_PART `path|offset|`: the node's generation, then the child list's bytes from
+ * byte `offset` (atoi, taken as unsigned; no realignment to a name) as far as whole names
+ * fit, and one more NUL once the list's end is reached.
  */
 export function doDirectoryPart(req: XsRequest): Uint8Array | XsErrno {
-  const { strings, rest } = splitStrings(req.payload);
-  if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
+  const { strings } = splitStrings(req.payload);
+  if (strings.length !== 2) return 'EINVAL';
   const node = lookup(req, strings[0], XS_PERM_READ);
   if (typeof node === 'string') return node;
-  const offset = Number.parseInt(strings[1], 10) || 0;
   const all = childList(node);
-  if (offset < 0 || offset > all.length) return 'EINVAL';
+  const offset = Math.min(atoi(strings[1]) >>> 0, all.length);
   const gen = latin1(`${node.generation}\0`);
-  const room = 4096 - gen.length - 1;
+  const room = XENSTORE_PAYLOAD_MAX - gen.length - 1;
   let end = offset;
   while (end < all.length) {
     const nul = all.indexOf(0, end);
-    if (nul + 1 - offset > room) break;
+    if (nul - offset >= room) break;
     end = nul + 1;
   }
   const complete = end === all.length;
@@ -78,13 +79,9 @@ export function doDirectoryPart(req: XsRequest): Uint8Array | XsErrno {
   return out;
 }
 
+/** GET_PERMS `path|`: the entries, owner first. Special names are not nodes (EINVAL in 4.17). */
 export function doGetPerms(req: XsRequest): Uint8Array | XsErrno {
-  const raw = oneArg(req.payload);
-  if (raw !== null && isSpecial(raw)) {
-    const perms = req.d.specialPerms.get(raw);
-    return perms === undefined ? 'EINVAL' : nulTerminated(...permStrings(perms));
-  }
-  const node = lookup(req, raw, XS_PERM_READ);
+  const node = lookup(req, oneArg(req.payload), XS_PERM_READ);
   return typeof node === 'string' ? node : nulTerminated(...permStrings(node.perms));
 }
 
@@ -211,10 +208,11 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   const { d, db, caller } = req;
   const { strings } = splitStrings(req.payload);
   if (strings.length < 2) return 'EINVAL';
-  const permCount = strings.length - 1;
-  if (!caller.privileged && permCount > d.quotas.perms) return 'ENOSPC';
+  if (!caller.privileged && strings.length - 1 > d.quotas.perms) return 'ENOSPC';
   const perms = parsePerms(strings.slice(1));
   if (perms === null) return 'EINVAL';
+  const newOwner = perms.ids[0];
+  if (!d.domainExists(newOwner)) return 'ENOENT';
   const raw = strings[0];
   if (isSpecial(raw)) return setSpecialPerms(req, raw, perms);
   const name = nodeName(caller, raw);
@@ -222,9 +220,7 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   const node = getNode(db, caller, name, XS_PERM_WRITE | XS_PERM_OWNER);
   if (typeof node === 'string') return node;
   const oldOwner = node.perms.ids[0];
-  const newOwner = perms.ids[0];
   if (!caller.privileged && newOwner !== oldOwner) return 'EPERM';
-  if (newOwner !== oldOwner && !d.domainExists(newOwner)) return 'ENOENT';
   const next: XsNode = { ...node, perms };
   if (!sizeAllowed(req, next)) return 'ENOSPC';
   if (!txNodeQuota(req, name)) return 'ENOSPC';

@@ -8,7 +8,7 @@ import { type XsErrno, latin1, nulTerminated, oneArg } from './wire.ts';
 
 const OK = nulTerminated('OK');
 
-/** TRANSACTION_START `|`: a new transaction; EBUSY inside one; past the quota ENOSPC. */
+/** TRANSACTION_START (payload ignored): a new transaction; EBUSY inside one; past the quota ENOSPC. */
 export function doTransactionStart(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   if (req.db.tx !== null) return 'EBUSY';
