@@ -32,13 +32,6 @@ function lookup(req: XsRequest, raw: string | null, perm: number): XsNode | XsEr
   return getNode(req.db, req.caller, name, perm);
 }
 
-/** The per-transaction node quota: touching `name` must not take the transaction past it. */
-function txNodeQuota(req: XsRequest, name: string): boolean {
-  const tx = req.db.tx;
-  if (tx === null || req.caller.privileged) return true;
-  return tx.isTouched(name) || tx.touched < req.d.quotas.transactionNodes;
-}
-
 export function doRead(req: XsRequest): Uint8Array | XsErrno {
   const node = lookup(req, oneArg(req.payload), XS_PERM_READ);
   return typeof node === 'string' ? node : node.value;
@@ -104,7 +97,6 @@ export function doWrite(req: XsRequest): Uint8Array | XsErrno {
   if (typeof found === 'string') return found;
   const next: XsNode = { ...found, value };
   if (!sizeAllowed(req, next)) return 'ENOSPC';
-  if (!txNodeQuota(req, name)) return 'ENOSPC';
   const stored = req.db.write(next);
   req.d.fireWatches(req.db, name, false, stored);
   return OK;
@@ -149,8 +141,8 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
   let perms: NodePerms = parent.perms;
   if (!caller.privileged) {
     perms = withOwner(perms, caller.domid);
-    // The node quota binds at once outside a transaction, at commit inside one.
-    if (db.tx === null && d.nodesOwned(db, caller.domid) + missing.length > d.quotas.nodes) return 'ENOSPC';
+    // Checked against the nodes the domain owns now (inside a transaction, again at commit).
+    if (d.domains.get(caller.domid).nodes + (db.tx === null ? missing.length : 1) > d.quotas.nodes) return 'ENOSPC';
     // Every record written must fit: the parent gains a child name, each new node but the
     // last has one child, and the last holds the value.
     if (nodeRecordBytes(parent, baseName(missing[0]).length) >= d.quotas.nodeSize) return 'ENOSPC';
@@ -159,8 +151,6 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
       const rec: XsNode = { name: missing[i], value: last ? value : EMPTY, perms, children: [], generation: -1 };
       if (nodeRecordBytes(rec, last ? 0 : baseName(missing[i + 1]).length) >= d.quotas.nodeSize) return 'ENOSPC';
     }
-    const tx = db.tx;
-    if (tx !== null && tx.touched + missing.length + 1 > d.quotas.transactionNodes) return 'ENOSPC';
   }
   let made: XsNode | undefined;
   for (const m of missing) made = d.createNode(db, m, m === name ? value : EMPTY, perms);
@@ -231,7 +221,6 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   if (!caller.privileged && newOwner !== oldOwner) return 'EPERM';
   const next: XsNode = { ...node, perms };
   if (!sizeAllowed(req, next)) return 'ENOSPC';
-  if (!txNodeQuota(req, name)) return 'ENOSPC';
   const stored = db.write(next);
   if (newOwner !== oldOwner) {
     d.countNodes(db, oldOwner, -1);

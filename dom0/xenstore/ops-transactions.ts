@@ -16,25 +16,26 @@ export function doTransactionStart(req: XsRequest): Uint8Array | XsErrno {
   let id = conn.nextTransactionId;
   while (id === 0 || conn.transactions.has(id)) id = (id + 1) >>> 0;
   conn.nextTransactionId = (id + 1) >>> 0;
-  conn.transactions.set(id, new Transaction(id, d.store));
+  conn.transactions.set(id, new Transaction(id, d.store, conn.privileged ? Infinity : d.quotas.transactionNodes));
   return latin1(`${id}\0`);
 }
 
 /** TRANSACTION_END `T|` or `F|`, with the transaction's id in the header. */
 export function doTransactionEnd(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
-  const tx = req.db.tx;
-  if (tx === null) return 'ENOENT';
   const arg = oneArg(req.payload);
   if (arg !== 'T' && arg !== 'F') return 'EINVAL';
+  const tx = req.db.tx;
+  if (tx === null) return 'ENOENT';
   conn.transactions.delete(tx.id);
   if (arg === 'F') return OK;
+  if (tx.failed) return 'ENOMEM';
   if (tx.conflicts()) return 'EAGAIN';
   // The node quota of an unprivileged domain binds at commit for what it created inside.
   const gained = tx.ownerDelta.get(conn.domid) ?? 0;
   if (!conn.privileged && gained > 0 && d.domains.get(conn.domid).nodes + gained > d.quotas.nodes) return 'ENOSPC';
   tx.apply();
   for (const [domid, n] of tx.ownerDelta) d.domains.addNodes(domid, n);
-  d.fireHeld(tx.changedNodes());
+  d.fireHeld(tx.heldEvents());
   return OK;
 }

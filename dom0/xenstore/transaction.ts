@@ -15,8 +15,10 @@ export interface PendingEvent {
   readonly exact: boolean;
   /** The node as it was (removed nodes) or is, for the watchers' read check. */
   readonly node: XsNode;
-  /** The permissions before a SET_PERMS (they let a watcher see it too), else null. */
+  /** The permissions before the change, which also let a watcher see it; else null. */
   readonly oldPerms: NodePerms | null;
+  /** Whether a watcher that can read the node's parent sees the change too. */
+  readonly parentFallback: boolean;
 }
 
 /**
@@ -52,37 +54,40 @@ export class DirectDb implements NodeDb {
 
 export class Transaction implements NodeDb {
   readonly tx = this;
-  /** Generation of each touched node when first touched (NO_GENERATION: missing). */
-  readonly accessed = new Map<string, number>();
+  /**
+   * Every node touched, in the order first touched, as it was then (null: missing). Its
+   * generation then is what the commit compares.
+   */
+  private readonly seen = new Map<string, XsNode | null>();
   /** The transaction's version of every node it touched: as first seen, or as it changed it (null: missing). */
   private readonly view = new Map<string, XsNode | null>();
   /** The nodes it wrote or removed, to apply at commit. */
   private readonly changed = new Set<string>();
-  /** Events held until commit, in the order the changes were made. */
-  readonly events: PendingEvent[] = [];
+  /** Nodes whose change fires watches at commit, and whether only exact watches. */
+  private readonly fires = new Map<string, boolean>();
   /** Nodes gained (or lost, negative) per owning domain, applied at commit. */
   readonly ownerDelta = new Map<number, number>();
+  /** Set when a request would touch more nodes than the limit allows (it gets ENOSPC). */
+  exceeded = false;
+  /** Failed by the transaction node quota: its commit fails (ENOMEM), as 4.17's does. */
+  failed = false;
 
   constructor(
     readonly id: number,
     private readonly store: XsStore,
+    /** Nodes it may touch (the transaction-nodes quota; Infinity for the privileged). */
+    private readonly nodeLimit: number,
   ) {}
-
-  /** How many nodes the transaction has touched (the per-transaction node quota). */
-  get touched(): number {
-    return this.accessed.size;
-  }
-
-  /** Whether the transaction has touched `name` already. */
-  isTouched(name: string): boolean {
-    return this.accessed.has(name);
-  }
 
   private touch(name: string): XsNode | null {
     const mine = this.view.get(name);
     if (mine !== undefined) return mine;
     const node = this.store.get(name) ?? null;
-    this.accessed.set(name, node === null ? NO_GENERATION : node.generation);
+    if (this.seen.size >= this.nodeLimit) {
+      this.exceeded = true;
+      return node;
+    }
+    this.seen.set(name, node);
     this.view.set(name, node);
     return node;
   }
@@ -104,18 +109,10 @@ export class Transaction implements NodeDb {
     this.changed.add(name);
   }
 
-  /**
-   * The events to fire at commit: one per node changed, in the order of each node's first
-   * change; exact (watches on the node itself only) if every change to it was.
-   */
-  changedNodes(): PendingEvent[] {
-    const byName = new Map<string, PendingEvent>();
-    for (const e of this.events) {
-      const seen = byName.get(e.name);
-      if (seen === undefined) byName.set(e.name, e);
-      else if (seen.exact && !e.exact) byName.set(e.name, { ...seen, exact: false });
-    }
-    return [...byName.values()];
+  /** A change to `name` to announce at commit (once per node; exact only if every change was). */
+  hold(name: string, exact: boolean): void {
+    const before = this.fires.get(name);
+    this.fires.set(name, before === undefined ? exact : before && exact);
   }
 
   addOwnerDelta(domid: number, n: number): void {
@@ -124,9 +121,9 @@ export class Transaction implements NodeDb {
 
   /** Whether any touched node changed since it was first touched (the commit's EAGAIN). */
   conflicts(): boolean {
-    for (const [name, gen] of this.accessed) {
-      const node = this.store.get(name);
-      if ((node === undefined ? NO_GENERATION : node.generation) !== gen) return true;
+    for (const [name, node] of this.seen) {
+      const now = this.store.get(name);
+      if ((now === undefined ? NO_GENERATION : now.generation) !== (node === null ? NO_GENERATION : node.generation)) return true;
     }
     return false;
   }
@@ -138,5 +135,26 @@ export class Transaction implements NodeDb {
       if (node === null) this.store.delete(name);
       else this.store.put(node);
     }
+  }
+
+  /**
+   * After apply(): the events to fire, one per changed node in the order the transaction
+   * first touched them. A node made and removed inside the transaction fires nothing; a
+   * node that existed is checked against its permissions from before, a removed one
+   * against those alone.
+   */
+  heldEvents(): PendingEvent[] {
+    const out: PendingEvent[] = [];
+    for (const [name, before] of this.seen) {
+      const exact = this.fires.get(name);
+      if (exact === undefined) continue;
+      const now = this.store.get(name);
+      if (now === undefined) {
+        if (before !== null) out.push({ name, exact, node: before, oldPerms: null, parentFallback: false });
+      } else {
+        out.push({ name, exact, node: now, oldPerms: before?.perms ?? null, parentFallback: true });
+      }
+    }
+    return out;
   }
 }

@@ -12,7 +12,7 @@ import { childPath, isChildOrSelf, isSpecial, parentOf, INTRODUCE_DOMAIN, RELEAS
 import { removeSubtree } from './ops-nodes.ts';
 import { type NodePerms, XS_PERM_READ, permForCaller } from './perms.ts';
 import { XsStore, type XsNode } from './store.ts';
-import { DirectDb, type NodeDb, type PendingEvent } from './transaction.ts';
+import { DirectDb, type NodeDb, type PendingEvent, type Transaction } from './transaction.ts';
 import {
   XENSTORE_PAYLOAD_MAX, XS_ERROR, XS_TYPE_LIMIT, XS_WATCH_EVENT, type XsErrno, type XsHeader, encodeMessage, latin1,
   nulTerminated,
@@ -101,14 +101,21 @@ export class XenStored implements XsMessageSink {
     if (h === undefined) return this.sendError(conn, reqId, txId, type, 'ENOSYS');
     if ((h.flags & XS_FLAG_PRIV) !== 0 && !conn.privileged) return this.sendError(conn, reqId, txId, type, 'EACCES');
     let db: NodeDb = this.direct;
+    let tx: Transaction | undefined;
     if ((h.flags & XS_FLAG_NOTID) === 0 && txId !== 0) {
-      const tx = conn.transactions.get(txId);
+      tx = conn.transactions.get(txId);
       if (tx === undefined) return this.sendError(conn, reqId, txId, type, 'ENOENT');
       db = tx;
     }
     const req: XsRequest = { d: this, conn, caller: this.callerOf(conn), db, txId, payload };
-    const result = h.fn(req);
+    let result = h.fn(req);
     if (conn.closed) return;
+    if (tx?.exceeded === true) {
+      // The request touched more nodes than the transaction may: it fails, and so will the commit.
+      tx.exceeded = false;
+      tx.failed = true;
+      result = 'ENOSPC';
+    }
     if (typeof result === 'string') return this.sendError(conn, reqId, txId, type, result);
     this.sendReply(conn, type, reqId, txId, result);
     if (h.after !== undefined) h.after(req);
@@ -139,15 +146,15 @@ export class XenStored implements XsMessageSink {
    */
   fireWatches(db: NodeDb, name: string, exact: boolean, node: XsNode, oldPerms: NodePerms | null = null): void {
     if (db.tx !== null) {
-      db.tx.events.push({ name, exact, node, oldPerms });
+      db.tx.hold(name, exact);
       return;
     }
-    this.deliver(name, exact, node, oldPerms);
+    this.deliver(name, exact, node, oldPerms, true);
   }
 
   /** Fires events held by a committed transaction, in order. */
   fireHeld(events: readonly PendingEvent[]): void {
-    for (const e of events) this.deliver(e.name, e.exact, e.node, e.oldPerms);
+    for (const e of events) this.deliver(e.name, e.exact, e.node, e.oldPerms, e.parentFallback);
   }
 
   /** A special event (@introduceDomain, @releaseDomain) to every watcher allowed to see it. */
@@ -159,14 +166,14 @@ export class XenStored implements XsMessageSink {
     }
   }
 
-  private deliver(name: string, exact: boolean, node: XsNode, oldPerms: NodePerms | null): void {
+  private deliver(name: string, exact: boolean, node: XsNode, oldPerms: NodePerms | null, parentFallback: boolean): void {
     for (const c of [...this.connections]) {
       if (c.watches.length === 0) continue;
       let permitted: boolean | undefined;
       for (const w of c.watches) {
         const hit = exact ? w.name === name : isChildOrSelf(name, w.name);
         if (!hit) continue;
-        if (permitted === undefined) permitted = this.watchPermitted(c, name, node, oldPerms);
+        if (permitted === undefined) permitted = this.watchPermitted(c, name, node, oldPerms, parentFallback);
         if (!permitted) break;
         this.sendEvent(c, name, w.token, w.relativeTo);
       }
@@ -177,11 +184,12 @@ export class XenStored implements XsMessageSink {
    * watch_permitted(): a watcher sees a change if it could read the node before (old
    * permissions) or now, or can read its parent.
    */
-  private watchPermitted(c: XsConnection, name: string, node: XsNode, oldPerms: NodePerms | null): boolean {
+  private watchPermitted(c: XsConnection, name: string, node: XsNode, oldPerms: NodePerms | null, parentFallback: boolean): boolean {
     if (c.privileged) return true;
     const caller = this.callerOf(c);
     if (oldPerms !== null && (permForCaller(oldPerms, caller.domid, false, caller.target) & XS_PERM_READ) !== 0) return true;
     if ((accessTo(caller, node) & XS_PERM_READ) !== 0) return true;
+    if (!parentFallback) return false;
     const parent = this.store.get(parentOf(name));
     return parent !== undefined && (accessTo(caller, parent) & XS_PERM_READ) !== 0;
   }

@@ -58,6 +58,7 @@ describe('xenstored transactions', () => {
     const t = start(dom0);
     for (const a of ['t|', 'TT|', 'T', '', 'T|F|']) expect(dom0.req(W.XS_TRANSACTION_END, a, t), a).to.equal('E:EINVAL');
     expect(dom0.req(W.XS_TRANSACTION_END, 'T|', 0)).to.equal('E:ENOENT');
+    expect(dom0.req(W.XS_TRANSACTION_END, 'T', 0)).to.equal('E:EINVAL');
     expect(dom0.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('OK|');
     expect(dom0.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('E:ENOENT');
   });
@@ -119,7 +120,7 @@ describe('xenstored transactions', () => {
     });
   });
 
-  it('watch events of a transaction\'s changes are held until it commits, one per changed node, and dropped when it is abandoned', () => {
+  it('watch events of a transaction\'s changes are held until it commits, one per changed node (none for a node made and removed inside), and dropped when it is abandoned', () => {
     const { d, dom0 } = xenstored();
     const w = guest(d, dom0, 7);
     dom0.req(W.XS_MKDIR, '/ev|');
@@ -130,13 +131,47 @@ describe('xenstored transactions', () => {
     dom0.req(W.XS_WRITE, '/ev/a|1', t);
     dom0.req(W.XS_RM, '/ev/a|', t);
     dom0.req(W.XS_WRITE, '/ev/b|1', t);
+    dom0.req(W.XS_WRITE, '/ev/b|2', t);
     expect(w.events()).to.deep.equal([]);
     expect(dom0.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('OK|');
-    expect(w.events()).to.deep.equal(['/ev/a|tok|', '/ev/b|tok|']);
+    expect(w.events()).to.deep.equal(['/ev/b|tok|']);
     const t2 = start(dom0);
     dom0.req(W.XS_WRITE, '/ev/c|1', t2);
     dom0.req(W.XS_TRANSACTION_END, 'F|', t2);
     expect(w.events()).to.deep.equal([]);
+  });
+
+  it('commit events follow the order the transaction first touched the nodes: a removed node before its descendants', () => {
+    const { dom0 } = xenstored();
+    dom0.req(W.XS_WRITE, '/o2|1');
+    dom0.req(W.XS_WRITE, '/r/s/t|1');
+    for (const w of ['/o1', '/o2', '/r', '/r/s/t']) dom0.req(W.XS_WATCH, `${w}|${w}|`);
+    dom0.events();
+    const t = start(dom0);
+    dom0.req(W.XS_READ, '/o2|', t);
+    dom0.req(W.XS_WRITE, '/o1|1', t);
+    dom0.req(W.XS_WRITE, '/o2|2', t);
+    dom0.req(W.XS_RM, '/r|', t);
+    dom0.req(W.XS_WRITE, '/made|1', t);
+    dom0.req(W.XS_RM, '/made|', t);
+    expect(dom0.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('OK|');
+    expect(dom0.events()).to.deep.equal(['/o2|/o2|', '/o1|/o1|', '/r|/r|', '/r/s/t|/r/s/t|']);
+  });
+
+  it('touching more than 1024 nodes in a domain\'s transaction is ENOSPC, and its commit then fails with ENOMEM', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    for (let i = 0; i < 40; i++) dom0.req(W.XS_WRITE, `/local/domain/3/d${i % 40}/x|1`);
+    const t = start(g);
+    let r = '';
+    let n = 0;
+    for (let i = 0; r !== 'E:ENOSPC' && i < 2000; i++) {
+      r = g.req(W.XS_READ, `d${i % 40}/n${i}|`, t);
+      n++;
+    }
+    expect(r).to.equal('E:ENOSPC');
+    expect(n).to.be.within(900, 1024);
+    expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('E:ENOMEM');
   });
 
   it('a transaction belongs to its connection: another connection naming its id gets ENOENT', () => {
