@@ -45,7 +45,11 @@ export interface XenstoredUnderTest {
    * empty and owned by the domain (permissions `n<domid>`), as libxl does.
    */
   domU(domid: number, label: string): Promise<XsWireClient>;
-  /** Removes `paths` (and what a domain owned) so the next user starts clean; replies ignored. */
+  /**
+   * Removes `paths` and the homes of `domids`, and releases those domains that were
+   * introduced over xs_wire (by domU() on the reference, or by a script), so that the
+   * next user starts clean. Replies are ignored: most of it is usually not there.
+   */
   cleanUp(paths: readonly string[], domids: readonly number[]): Promise<void>;
   /** Closes every connection (and stops the server if this started it). */
   stop(): Promise<void>;
@@ -189,6 +193,7 @@ export class XensimXenstored implements XenstoredUnderTest {
 
   private constructor(
     readonly name: string,
+    private readonly socketDomids: ReadonlySet<number>,
     private readonly proc: ChildProcess,
     private readonly dir: string,
     private readonly stderr: () => string,
@@ -209,7 +214,7 @@ export class XensimXenstored implements XenstoredUnderTest {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`${(e as Error).message}\nstderr: ${stderr}`);
     }
-    return new XensimXenstored(name, proc, dir, () => stderr);
+    return new XensimXenstored(name, new Set(domids), proc, dir, () => stderr);
   }
 
   async dom0(label: string): Promise<XsWireClient> {
@@ -228,7 +233,10 @@ export class XensimXenstored implements XenstoredUnderTest {
   async cleanUp(paths: readonly string[], domids: readonly number[]): Promise<void> {
     const admin = await this.adminConnection();
     for (const p of paths) await admin.send(XS_RM, 0, [p, '']);
-    for (const d of domids) await admin.send(XS_RM, 0, [`/local/domain/${d}`, '']);
+    for (const d of domids) {
+      await admin.send(XS_RM, 0, [`/local/domain/${d}`, '']);
+      if (!this.socketDomids.has(d)) await admin.send(XS_RELEASE, 0, [String(d), '']);
+    }
   }
 
   async stop(): Promise<void> {

@@ -44,6 +44,8 @@ export interface Script {
   readonly conns: Readonly<Record<string, 'dom0' | number>>;
   /** Absolute paths removed before and after the script (domain homes are handled apart). */
   readonly paths: readonly string[];
+  /** Domains the script introduces itself, released before and after it. */
+  readonly introduces?: readonly number[];
   readonly steps: readonly Step[];
 }
 
@@ -90,13 +92,27 @@ export function parseStep(line: string): Request {
   };
 }
 
-/** Payload bytes as a step writes them: NUL as |, other unprintables as \xNN; long ones cut. */
-export function showBytes(b: Buffer, max = 160): string {
+/** Payload bytes as a step writes them: NUL as |, other unprintable bytes (and \\) as \\xNN. */
+export function showBytes(b: Buffer): string {
   let s = '';
-  for (const x of b.subarray(0, max)) {
+  for (const x of b) {
     s += x === 0 ? '|' : x >= 0x20 && x < 0x7f && x !== 0x5c ? String.fromCharCode(x) : `\\x${x.toString(16).padStart(2, '0')}`;
   }
-  return b.length > max ? `${s}...(${b.length} bytes)` : s;
+  return s;
+}
+
+/**
+ * Two texts for a mismatch report: whole when short, else around the first difference
+ * (outcomes are compared whole; only the report is cut).
+ */
+export function showPair(a: string, b: string, max = 160): [string, string] {
+  if (a.length <= max && b.length <= max) return [a, b];
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const from = Math.max(0, i - 40);
+  const cut = (s: string): string =>
+    `${from > 0 ? `(${from} chars)...` : ''}${s.slice(from, from + max)}${s.length > from + max ? '...' : ''} [${s.length} chars]`;
+  return [cut(a), cut(b)];
 }
 
 /** What one step produced on one server, in normalised text. */
