@@ -137,15 +137,19 @@ export async function replay(
   sendStep: (req: Request) => boolean,
 ): Promise<Outcome[]> {
   const txIds = new Map<string, number>();
-  const txNames = new Map<number, string>();
+  // Per connection: an implementation may number transactions per connection or globally.
+  const txNames = new Map<string, string>();
+  const txName = (conn: string, id: number): string | undefined => txNames.get(`${conn} ${id}`);
   const givenUp = new Set<string>();
   const out: Outcome[] = [];
 
-  const show = (m: XsMessage): string => {
-    const tx = m.txId === 0 ? '' : `@${txNames.get(m.txId) ?? m.txId}`;
+  // A reply echoing the request's tx_id shows it as the step wrote it.
+  const show = (conn: string, m: XsMessage, sent?: { id: number; ref: string | null }): string => {
+    const ref = sent && sent.ref !== null && m.txId === sent.id ? sent.ref : txName(conn, m.txId);
+    const tx = m.txId === 0 ? '' : `@${ref ?? m.txId}`;
     let payload = showBytes(m.payload);
     if (m.type === XS_TRANSACTION_START && /^\d+\|$/.test(payload)) {
-      payload = `<${txNames.get(Number(payload.slice(0, -1))) ?? 'tx'}>|`;
+      payload = `<${txName(conn, Number(payload.slice(0, -1))) ?? 'tx'}>|`;
     }
     if (m.type === XS_DIRECTORY_PART) payload = payload.replace(/^\d+\|/, '<gen>|');
     return `${typeName(m.type)}${tx} ${payload}`;
@@ -167,9 +171,9 @@ export async function replay(
           if (req.bind !== null && m.type === XS_TRANSACTION_START) {
             const id = Number(m.payload.toString('latin1').replace(/\0$/, ''));
             txIds.set(req.bind, id);
-            txNames.set(id, req.bind);
+            txNames.set(`${req.conn} ${id}`, req.bind);
           }
-          reply = show(m);
+          reply = show(req.conn, m, { id: txId, ref: req.tx });
         } catch (e) {
           reply = outcomeOfFailure(e, req.conn, givenUp);
         }
@@ -185,7 +189,7 @@ export async function replay(
         try {
           await c.drain(STEP_GUARD_MS);
           const got = c.unsolicited.splice(0);
-          reply = got.length === 0 ? '(nothing)' : got.map(show).join(' + ');
+          reply = got.length === 0 ? '(nothing)' : got.map((m) => show(step.conn, m)).join(' + ');
         } catch (e) {
           reply = outcomeOfFailure(e, step.conn, givenUp);
         }
