@@ -5,7 +5,7 @@
 
 import { type Caller, accessTo, getNode } from './access.ts';
 import type { XsRequest } from './handlers.ts';
-import { canonicalize, childPath, isSpecial, isValidNodeName, parentOf } from './paths.ts';
+import { baseName, canonicalize, childPath, isSpecial, isValidNodeName, parentOf } from './paths.ts';
 import {
   XS_PERM_OWNER, XS_PERM_READ, XS_PERM_WRITE, type NodePerms, parsePerms, permStrings, withOwner,
 } from './perms.ts';
@@ -16,6 +16,7 @@ import { atoi } from './ops-domains.ts';
 import type { XenStored } from './xenstored.ts';
 
 const OK = nulTerminated('OK');
+const EMPTY = new Uint8Array(0);
 
 /** canonicalize + is_valid_nodename for a node (not a special name): the absolute path or null. */
 export function nodeName(caller: Caller, raw: string | null): string | null {
@@ -146,16 +147,23 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
   }
   missing.reverse();
   let perms: NodePerms = parent.perms;
-  if (!caller.privileged) perms = withOwner(perms, caller.domid);
   if (!caller.privileged) {
-    if (d.nodesOwned(db, caller.domid) + missing.length > d.quotas.nodes) return 'ENOSPC';
-    const leaf: XsNode = { name, value, perms, children: [], generation: -1 };
-    if (!sizeAllowed(req, leaf)) return 'ENOSPC';
+    perms = withOwner(perms, caller.domid);
+    // The node quota binds at once outside a transaction, at commit inside one.
+    if (db.tx === null && d.nodesOwned(db, caller.domid) + missing.length > d.quotas.nodes) return 'ENOSPC';
+    // Every record written must fit: the parent gains a child name, each new node but the
+    // last has one child, and the last holds the value.
+    if (nodeRecordBytes(parent, baseName(missing[0]).length) >= d.quotas.nodeSize) return 'ENOSPC';
+    for (let i = 0; i < missing.length; i++) {
+      const last = i === missing.length - 1;
+      const rec: XsNode = { name: missing[i], value: last ? value : EMPTY, perms, children: [], generation: -1 };
+      if (nodeRecordBytes(rec, last ? 0 : baseName(missing[i + 1]).length) >= d.quotas.nodeSize) return 'ENOSPC';
+    }
     const tx = db.tx;
     if (tx !== null && tx.touched + missing.length + 1 > d.quotas.transactionNodes) return 'ENOSPC';
   }
   let made: XsNode | undefined;
-  for (const m of missing) made = d.createNode(db, m, m === name ? value : new Uint8Array(0), perms);
+  for (const m of missing) made = d.createNode(db, m, m === name ? value : EMPTY, perms);
   return made as XsNode;
 }
 

@@ -30,8 +30,11 @@ export function doTransactionEnd(req: XsRequest): Uint8Array | XsErrno {
   conn.transactions.delete(tx.id);
   if (arg === 'F') return OK;
   if (tx.conflicts()) return 'EAGAIN';
+  // The node quota of an unprivileged domain binds at commit for what it created inside.
+  const gained = tx.ownerDelta.get(conn.domid) ?? 0;
+  if (!conn.privileged && gained > 0 && d.domains.get(conn.domid).nodes + gained > d.quotas.nodes) return 'ENOSPC';
   tx.apply();
   for (const [domid, n] of tx.ownerDelta) d.domains.addNodes(domid, n);
-  d.fireHeld(tx.events);
+  d.fireHeld(tx.changedNodes());
   return OK;
 }

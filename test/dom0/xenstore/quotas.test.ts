@@ -33,12 +33,21 @@ describe('xenstored quotas', () => {
   it('a node record of 2048 bytes or more (header, permissions, value, child names) is ENOSPC', () => {
     const { d, dom0 } = xenstored();
     const g = guest(d, dom0, 3);
-    // 20 bytes of header and 8 per permission entry: one entry leaves 2019 bytes of value.
-    expect(g.req(W.XS_WRITE, `v|${'x'.repeat(2019)}`)).to.equal('OK|');
-    expect(g.req(W.XS_WRITE, `v|${'x'.repeat(2020)}`)).to.equal('E:ENOSPC');
-    expect(g.req(W.XS_READ, 'v|').length).to.equal(2019);
-    expect(g.req(W.XS_WRITE, `new|${'x'.repeat(2020)}`)).to.equal('E:ENOSPC');
+    // 24 bytes of header and 8 per permission entry: one entry leaves 2015 bytes of value.
+    expect(g.req(W.XS_WRITE, `v|${'x'.repeat(2015)}`)).to.equal('OK|');
+    expect(g.req(W.XS_WRITE, `v|${'x'.repeat(2016)}`)).to.equal('E:ENOSPC');
+    expect(g.req(W.XS_READ, 'v|').length).to.equal(2015);
+    expect(g.req(W.XS_WRITE, `new|${'x'.repeat(2016)}`)).to.equal('E:ENOSPC');
     expect(g.req(W.XS_READ, 'new|')).to.equal('E:ENOENT');
+  });
+
+  it('child names count in the parent\'s record: a child that would take it to 2048 bytes is ENOSPC', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    // n0..n424 with their NULs are 2015 bytes of names.
+    for (let i = 0; i < 425; i++) expect(g.req(W.XS_MKDIR, `kids/n${i}|`)).to.equal('OK|');
+    expect(g.req(W.XS_MKDIR, 'kids/n425|')).to.equal('E:ENOSPC');
+    expect(g.req(W.XS_READ, 'kids/n425|')).to.equal('E:ENOENT');
   });
 
   it('more than 5 permission entries from a domain is ENOSPC, checked before the entries are parsed', () => {
@@ -54,22 +63,27 @@ describe('xenstored quotas', () => {
     const { d, dom0 } = xenstored();
     const g = guest(d, dom0, 3);
     const owned = () => d.domains.get(3).nodes;
+    // In directories of 30, so that no directory's record outgrows the node-size quota.
+    const path = (i: number) => `d${Math.floor(i / 30)}/n${i % 30}`;
     let i = 0;
-    while (owned() < 1000) expect(g.req(W.XS_WRITE, `n${i++}|1`)).to.equal('OK|');
-    expect(g.req(W.XS_WRITE, `n${i}|1`)).to.equal('E:ENOSPC');
+    while (owned() < 1000) expect(g.req(W.XS_WRITE, `${path(i++)}|1`)).to.equal('OK|');
+    expect(g.req(W.XS_WRITE, `${path(i)}|1`)).to.equal('E:ENOSPC');
     expect(g.req(W.XS_WRITE, 'x/y/z|1')).to.equal('E:ENOSPC');
     expect(g.req(W.XS_READ, 'x|')).to.equal('E:ENOENT');
-    expect(g.req(W.XS_RM, 'n0|')).to.equal('OK|');
-    expect(g.req(W.XS_WRITE, `n${i}|1`)).to.equal('OK|');
+    expect(g.req(W.XS_RM, `${path(i - 1)}|`)).to.equal('OK|');
+    expect(g.req(W.XS_WRITE, `${path(i - 1)}|1`)).to.equal('OK|');
   });
 
-  it('nodes created in a transaction count against the quota within it', () => {
+  it('the node quota binds a transaction at its commit: ENOSPC, and nothing it made is kept', () => {
     const { d, dom0 } = xenstored();
     dom0.req(W.XS_SET_QUOTA, 'nodes|5|');
     const g = guest(d, dom0, 3);
-    const t = Number(g.req(W.XS_TRANSACTION_START, '|').slice(0, -1));
+    let t = Number(g.req(W.XS_TRANSACTION_START, '|').slice(0, -1));
+    for (let i = 0; i < 5; i++) expect(g.req(W.XS_WRITE, `t${i}|1`, t)).to.equal('OK|');
+    expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('E:ENOSPC');
+    expect(g.req(W.XS_DIRECTORY, '/local/domain/3|')).to.equal('');
+    t = Number(g.req(W.XS_TRANSACTION_START, '|').slice(0, -1));
     for (let i = 0; i < 4; i++) expect(g.req(W.XS_WRITE, `t${i}|1`, t)).to.equal('OK|');
-    expect(g.req(W.XS_WRITE, 't4|1', t)).to.equal('E:ENOSPC');
     expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('OK|');
     expect(d.domains.get(3).nodes).to.equal(5);
   });
