@@ -60,7 +60,11 @@ const announced = new Set<string>();
  * prints the reason once per run.
  */
 export function itNeeds(needs: readonly Need[]): (title: string, body: TestBody) => Mocha.Test {
-  const reason = missingReason(needs);
+  return itOrSkip(missingReason(needs));
+}
+
+/** As itNeeds, for any reason to skip: mocha's `it` when `reason` is "", else pending tests. */
+export function itOrSkip(reason: string): (title: string, body: TestBody) => Mocha.Test {
   if (reason === '') return (title, body) => it(title, body);
   return (title) => {
     if (!announced.has(reason)) {
