@@ -51,6 +51,11 @@ export function missingReason(needs: readonly Need[]): string {
   return `needs Debian ${noun} ${pkgs.join(', ')} — apt-get install ${pkgs.join(' ')}`;
 }
 
+/** The non-empty reasons joined with "; ": "" when nothing is missing. */
+export function joinReasons(...reasons: readonly string[]): string {
+  return reasons.filter((r) => r !== '').join('; ');
+}
+
 type TestBody = Mocha.Func | Mocha.AsyncFunc;
 const announced = new Set<string>();
 
@@ -60,7 +65,14 @@ const announced = new Set<string>();
  * prints the reason once per run.
  */
 export function itNeeds(needs: readonly Need[]): (title: string, body: TestBody) => Mocha.Test {
-  const reason = missingReason(needs);
+  return itUnless(missingReason(needs));
+}
+
+/**
+ * Mocha's `it` when `reason` is "", else the pending stand-in of itNeeds: for what a
+ * Debian package alone does not provide (a directory of shared tools, say).
+ */
+export function itUnless(reason: string): (title: string, body: TestBody) => Mocha.Test {
   if (reason === '') return (title, body) => it(title, body);
   return (title) => {
     if (!announced.has(reason)) {
