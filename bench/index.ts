@@ -24,8 +24,11 @@ import { LMBENCH_ROWS, lmbench } from '../guests/kernel/user/lmbench.ts';
 import { DEFAULT_COSTS } from '../hypervisor/arch/costs.ts';
 import { grantAccess, mapGrantRefs, setupTable, unmapGrantRefs } from '../guests/lib/grant-calls.ts';
 import { GNTMAP_host_map, GNTTABOP_map_grant_ref, GNTTABOP_unmap_grant_ref } from '../hypervisor/public/grant-table.ts';
-import { missingReason } from '../test/support/needs.ts';
+import { hasCommand, hasFile, joinReasons, missingReason } from '../test/support/needs.ts';
 import { XEN_C_NEEDS, buildXenC } from '../test/support/xen-c.ts';
+import { findShared, sharedMissingReason } from '../test/support/shared-tools.ts';
+import { startXensimXenstored, type RunningXenstored } from '../test/support/xenstored-process.ts';
+import { referenceMissingReason, startReferenceXenstored } from '../test/support/reference-xenstored.ts';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns calls per second. */
 function rate(fn: () => void, ms = 1000): number {
@@ -330,12 +333,85 @@ function benchBlkifRoundTrips(): void {
   }
 }
 
+/**
+ * XenStore write+read pairs per second over the Unix socket, xensim's xenstored beside
+ * the reference C xenstored 4.17, both driven by the same client: shared/tools/
+ * xenstored-peer/bench_libxs.c (libxenstore, gcc -O2; each client its own process and
+ * node, every reply checked). Both servers run for the whole section and take turns,
+ * TRIALS times each per client count, so that a noisy host slows both alike; the
+ * figures are the medians and the ratio is theirs.
+ */
+async function benchXenstoreSocket(): Promise<void> {
+  const TRIALS = 3;
+  const PAIRS = 4000;
+  const BENCH_C = 'tools/xenstored-peer/bench_libxs.c';
+  const clientMissing = joinReasons(
+    missingReason([{ test: hasCommand('gcc'), pkg: 'gcc' }, { test: hasFile('/usr/include/xenstore.h'), pkg: 'libxen-dev' }]),
+    sharedMissingReason(BENCH_C),
+  );
+  if (clientMissing !== '') {
+    console.log(`XenStore pairs over the Unix socket: skipped, the client bench_libxs ${clientMissing}`);
+    return;
+  }
+  const refMissing = referenceMissingReason();
+  const dir = mkdtempSync(join(tmpdir(), 'xensim-bench-'));
+  const servers: RunningXenstored[] = [];
+  try {
+    const exe = join(dir, 'bench_libxs');
+    execFileSync('gcc', ['-O2', '-o', exe, findShared(BENCH_C)!, '-lxenstore']);
+    servers.push(await startXensimXenstored());
+    if (refMissing === '') servers.push(await startReferenceXenstored());
+    /** bench_libxs prints "mode rw clients N ops N seconds S ops_per_s R"; ops are requests. */
+    const pairsPerSecond = (server: RunningXenstored, pairs: number, clients: number): number => {
+      const out = execFileSync(exe, [String(pairs), String(clients)], {
+        encoding: 'utf8', env: { ...process.env, XENSTORED_PATH: server.socket },
+      });
+      const m = /ops (\d+) seconds ([\d.]+)/.exec(out);
+      if (!m) throw new Error(`bench_libxs against ${server.name} printed: ${out}`);
+      return Number(m[1]) / 2 / Number(m[2]);
+    };
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    for (const s of servers) pairsPerSecond(s, PAIRS / 4, 1); // warm up
+    console.log(`XenStore write+read pairs over the Unix socket (bench_libxs, libxenstore, ${PAIRS} pairs per client; ` +
+      `median of ${TRIALS} turns, servers alternating):`);
+    for (const clients of [1, 4]) {
+      const turns = servers.map(() => [] as number[]);
+      for (let t = 0; t < TRIALS; t++) servers.forEach((s, i) => turns[i].push(pairsPerSecond(s, PAIRS, clients)));
+      const [ours, ref] = turns.map(median);
+      const label = `${clients} client${clients > 1 ? 's' : ''}:`.padEnd(11);
+      if (ref === undefined) console.log(`  ${label}xensim ${fmt(ours)} pairs/s`);
+      else {
+        console.log(`  ${label}xensim ${fmt(ours)} pairs/s   reference C ${fmt(ref)} pairs/s   ratio ours/C ${(ours / ref).toFixed(2)}` +
+          `   (xensim turns ${turns[0].map(fmt).join(', ')}; C turns ${turns[1].map(fmt).join(', ')})`);
+      }
+    }
+    if (refMissing !== '') console.log(`  the reference C xenstored is skipped: ${refMissing}`);
+  } finally {
+    for (const s of servers) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * TODO(issue 5): XenStore write+read pairs per second called directly on the store in
+ * dom0/xenstore/, no socket — to be written against that in-process API once it is on
+ * main; until then this section only says so.
+ */
+function benchXenstoreStore(): void {
+  console.log('XenStore write+read pairs without a socket: TODO, waits for dom0/xenstore/ on main');
+}
+
+async function benchXenstore(): Promise<void> {
+  benchXenstoreStore();
+  await benchXenstoreSocket();
+}
+
 function expect0(rc: number): void {
   if (rc !== 0) throw new Error(`bench setup failed: ${rc}`);
 }
 
 // `npm run bench -- NAME...` runs only the sections whose names contain one of the words.
-const SECTIONS: [string, () => void][] = [
+const SECTIONS: [string, () => void | Promise<void>][] = [
   ['pte', benchPteUpdates],
   ['hypercall', benchNullHypercall],
   ['memory', benchHostBytes],
@@ -345,10 +421,12 @@ const SECTIONS: [string, () => void][] = [
   ['grant', benchGrantMapUnmap],
   ['lmbench', benchLmbench],
   ['blkif', benchBlkifRoundTrips],
+  ['xenstore', benchXenstore],
 ];
 const only = process.argv.slice(2);
 console.log(`xensim bench (node ${process.version})\n`);
-SECTIONS.filter(([name]) => only.length === 0 || only.some((w) => name.includes(w))).forEach(([, fn], i) => {
+const chosen = SECTIONS.filter(([name]) => only.length === 0 || only.some((w) => name.includes(w)));
+for (const [i, [, fn]] of chosen.entries()) {
   if (i > 0) console.log('');
-  fn();
-});
+  await fn();
+}
