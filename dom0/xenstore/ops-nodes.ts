@@ -1,0 +1,247 @@
+// The node operations of xenstored (xenstored_core.c): READ, WRITE, MKDIR, RM, DIRECTORY,
+// DIRECTORY_PART, GET_PERMS, SET_PERMS. Each checks its arguments, then the path, then the
+// caller's access, then quotas, and only then changes the tree and fires watches.
+// dom0/xenstore layer.
+
+import { type Caller, accessTo, getNode } from './access.ts';
+import type { XsRequest } from './handlers.ts';
+import { canonicalize, childPath, isSpecial, isValidNodeName, parentOf } from './paths.ts';
+import {
+  XS_PERM_OWNER, XS_PERM_READ, XS_PERM_WRITE, type NodePerms, parsePerms, permStrings, withOwner,
+} from './perms.ts';
+import { type XsNode, nodeRecordBytes } from './store.ts';
+import type { NodeDb } from './transaction.ts';
+import { type XsErrno, fromLatin1, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
+import type { XenStored } from './xenstored.ts';
+
+const OK = nulTerminated('OK');
+
+/** canonicalize + is_valid_nodename for a node (not a special name): the absolute path or null. */
+export function nodeName(caller: Caller, raw: string | null): string | null {
+  if (raw === null) return null;
+  const name = canonicalize(caller.domid, raw);
+  return isValidNodeName(name, false) ? name : null;
+}
+
+/** The node for `raw` with `perm`, or the errno (EINVAL for a bad path). */
+function lookup(req: XsRequest, raw: string | null, perm: number): XsNode | XsErrno {
+  const name = nodeName(req.caller, raw);
+  if (name === null) return 'EINVAL';
+  return getNode(req.db, req.caller, name, perm);
+}
+
+/** The per-transaction node quota: touching `name` must not take the transaction past it. */
+function txNodeQuota(req: XsRequest, name: string): boolean {
+  const tx = req.db.tx;
+  if (tx === null || req.caller.privileged) return true;
+  return tx.isTouched(name) || tx.touched < req.d.quotas.transactionNodes;
+}
+
+export function doRead(req: XsRequest): Uint8Array | XsErrno {
+  const node = lookup(req, oneArg(req.payload), XS_PERM_READ);
+  return typeof node === 'string' ? node : node.value;
+}
+
+export function doDirectory(req: XsRequest): Uint8Array | XsErrno {
+  const node = lookup(req, oneArg(req.payload), XS_PERM_READ);
+  return typeof node === 'string' ? node : childList(node);
+}
+
+function childList(node: XsNode): Uint8Array {
+  return node.children.length === 0 ? new Uint8Array(0) : nulTerminated(...node.children);
+}
+
+/**
+ * DIRECTORY_PART `path|offset|`: the node's generation, then as many child names as fit
+ * from byte `offset` of the child list, and an empty name once the list is complete.
+ */
+export function doDirectoryPart(req: XsRequest): Uint8Array | XsErrno {
+  const { strings, rest } = splitStrings(req.payload);
+  if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
+  const node = lookup(req, strings[0], XS_PERM_READ);
+  if (typeof node === 'string') return node;
+  const offset = Number.parseInt(strings[1], 10) || 0;
+  const all = childList(node);
+  if (offset < 0 || offset > all.length) return 'EINVAL';
+  const gen = latin1(`${node.generation}\0`);
+  const room = 4096 - gen.length - 1;
+  let end = offset;
+  while (end < all.length) {
+    const nul = all.indexOf(0, end);
+    if (nul + 1 - offset > room) break;
+    end = nul + 1;
+  }
+  const complete = end === all.length;
+  const out = new Uint8Array(gen.length + (end - offset) + (complete ? 1 : 0));
+  out.set(gen, 0);
+  out.set(all.subarray(offset, end), gen.length);
+  return out;
+}
+
+export function doGetPerms(req: XsRequest): Uint8Array | XsErrno {
+  const raw = oneArg(req.payload);
+  if (raw !== null && isSpecial(raw)) {
+    const perms = req.d.specialPerms.get(raw);
+    return perms === undefined ? 'EINVAL' : nulTerminated(...permStrings(perms));
+  }
+  const node = lookup(req, raw, XS_PERM_READ);
+  return typeof node === 'string' ? node : nulTerminated(...permStrings(node.perms));
+}
+
+/** WRITE `path|value`: creates the node (and missing parents) or replaces its value. */
+export function doWrite(req: XsRequest): Uint8Array | XsErrno {
+  const p = req.payload;
+  const nul = p.indexOf(0);
+  if (nul < 0) return 'EINVAL';
+  const name = nodeName(req.caller, fromLatin1(p.subarray(0, nul)));
+  if (name === null) return 'EINVAL';
+  const value = p.slice(nul + 1);
+  const found = getNode(req.db, req.caller, name, XS_PERM_WRITE);
+  if (found === 'ENOENT') {
+    const made = createPath(req, name, value);
+    if (typeof made === 'string') return made;
+    req.d.fireWatches(req.db, name, false, made);
+    return OK;
+  }
+  if (typeof found === 'string') return found;
+  const next: XsNode = { ...found, value };
+  if (!sizeAllowed(req, next)) return 'ENOSPC';
+  if (!txNodeQuota(req, name)) return 'ENOSPC';
+  const stored = req.db.write(next);
+  req.d.fireWatches(req.db, name, false, stored);
+  return OK;
+}
+
+/** MKDIR `path|`: creates the node (empty) and missing parents; an existing node is fine. */
+export function doMkdir(req: XsRequest): Uint8Array | XsErrno {
+  const name = nodeName(req.caller, oneArg(req.payload));
+  if (name === null) return 'EINVAL';
+  const found = getNode(req.db, req.caller, name, XS_PERM_WRITE);
+  if (found === 'ENOENT') {
+    const made = createPath(req, name, new Uint8Array(0));
+    if (typeof made === 'string') return made;
+    req.d.fireWatches(req.db, name, false, made);
+    return OK;
+  }
+  return typeof found === 'string' ? found : OK;
+}
+
+/** Whether an unprivileged caller's node stays within the node-size quota. */
+function sizeAllowed(req: XsRequest, node: XsNode): boolean {
+  return req.caller.privileged || nodeRecordBytes(node) < req.d.quotas.nodeSize;
+}
+
+/**
+ * construct_node()/create_node(): creates `name` with `value`, and every missing ancestor
+ * empty, each inheriting its parent's permissions, with an unprivileged creator as owner.
+ * Checks the node quota and node size for each before changing anything.
+ */
+function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | XsErrno {
+  const { d, db, caller } = req;
+  const missing: string[] = [];
+  let parent: XsNode | undefined;
+  for (let p = name; ; ) {
+    missing.push(p);
+    p = parentOf(p);
+    parent = db.read(p);
+    if (parent !== undefined) break;
+    if (p === '/') return 'ENOENT';
+  }
+  missing.reverse();
+  let perms: NodePerms = parent.perms;
+  if (!caller.privileged) perms = withOwner(perms, caller.domid);
+  if (!caller.privileged) {
+    if (d.nodesOwned(db, caller.domid) + missing.length > d.quotas.nodes) return 'ENOSPC';
+    const leaf: XsNode = { name, value, perms, children: [], generation: -1 };
+    if (!sizeAllowed(req, leaf)) return 'ENOSPC';
+    const tx = db.tx;
+    if (tx !== null && tx.touched + missing.length + 1 > d.quotas.transactionNodes) return 'ENOSPC';
+  }
+  let made: XsNode | undefined;
+  for (const m of missing) made = d.createNode(db, m, m === name ? value : new Uint8Array(0), perms);
+  return made as XsNode;
+}
+
+/**
+ * RM `path|`: removes the node and everything below it. A missing node is fine when its
+ * parent exists. Each removed descendant fires the watches set exactly on it, deepest
+ * first; the node itself fires last, for its watchers and their ancestors.
+ */
+export function doRm(req: XsRequest): Uint8Array | XsErrno {
+  const { d, db } = req;
+  const name = nodeName(req.caller, oneArg(req.payload));
+  if (name === null) return 'EINVAL';
+  const found = getNode(db, req.caller, name, XS_PERM_WRITE);
+  if (found === 'ENOENT') return db.read(parentOf(name)) !== undefined ? OK : 'ENOENT';
+  if (typeof found === 'string') return found;
+  if (name === '/') return 'EINVAL';
+  removeSubtree(d, db, found);
+  return OK;
+}
+
+/**
+ * rm_node(): removes `node` and everything below it and unlinks it from its parent, firing
+ * watches as RM does.
+ */
+export function removeSubtree(d: XenStored, db: NodeDb, node: XsNode): void {
+  const parent = db.read(parentOf(node.name));
+  if (parent === undefined) throw new Error(`xenstored: ${node.name} has no parent`);
+  removeTree(d, db, node, node.name);
+  const base = node.name.slice(node.name.lastIndexOf('/') + 1);
+  const now = db.read(parent.name) ?? parent;
+  db.write({ ...now, children: now.children.filter((c) => c !== base) });
+}
+
+/** Removes `node` and its subtree, children first, firing watches as rm does. */
+function removeTree(d: XenStored, db: NodeDb, node: XsNode, top: string): void {
+  for (const c of node.children) {
+    const child = db.read(childPath(node.name, c));
+    if (child !== undefined) removeTree(d, db, child, top);
+  }
+  db.remove(node.name);
+  d.countNodes(db, node.perms.ids[0], -1);
+  d.fireWatches(db, node.name, node.name !== top, node);
+}
+
+/**
+ * SET_PERMS `path|perm|…`: needs write and owner rights on the node; an unprivileged
+ * caller may not give the node away, and the new owner must exist.
+ */
+export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
+  const { d, db, caller } = req;
+  const { strings } = splitStrings(req.payload);
+  if (strings.length < 2) return 'EINVAL';
+  const permCount = strings.length - 1;
+  if (!caller.privileged && permCount > d.quotas.perms) return 'ENOSPC';
+  const perms = parsePerms(strings.slice(1));
+  if (perms === null) return 'EINVAL';
+  const raw = strings[0];
+  if (isSpecial(raw)) return setSpecialPerms(req, raw, perms);
+  const name = nodeName(caller, raw);
+  if (name === null) return 'EINVAL';
+  const node = getNode(db, caller, name, XS_PERM_WRITE | XS_PERM_OWNER);
+  if (typeof node === 'string') return node;
+  const oldOwner = node.perms.ids[0];
+  const newOwner = perms.ids[0];
+  if (!caller.privileged && newOwner !== oldOwner) return 'EPERM';
+  if (newOwner !== oldOwner && !d.domainExists(newOwner)) return 'ENOENT';
+  const next: XsNode = { ...node, perms };
+  if (!sizeAllowed(req, next)) return 'ENOSPC';
+  if (!txNodeQuota(req, name)) return 'ENOSPC';
+  const stored = db.write(next);
+  if (newOwner !== oldOwner) {
+    d.countNodes(db, oldOwner, -1);
+    d.countNodes(db, newOwner, 1);
+  }
+  d.fireWatches(db, name, false, stored, node.perms);
+  return OK;
+}
+
+function setSpecialPerms(req: XsRequest, name: string, perms: NodePerms): Uint8Array | XsErrno {
+  const cur = req.d.specialPerms.get(name);
+  if (cur === undefined) return 'EINVAL';
+  const node: XsNode = { name, value: new Uint8Array(0), perms: cur, children: [], generation: -1 };
+  if ((accessTo(req.caller, node) & (XS_PERM_WRITE | XS_PERM_OWNER)) !== (XS_PERM_WRITE | XS_PERM_OWNER)) return 'EACCES';
+  req.d.specialPerms.set(name, perms);
+  return OK;
+}

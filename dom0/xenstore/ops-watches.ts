@@ -1,0 +1,59 @@
+// Watches (xenstored_watch.c): WATCH `path|token|` sets one and fires it once at once;
+// UNWATCH removes it; RESET_WATCHES drops every watch and transaction of the connection.
+// dom0/xenstore layer.
+
+import type { XsRequest } from './handlers.ts';
+import { canonicalize, domainPath, isValidNodeName } from './paths.ts';
+import { type XsErrno, nulTerminated, splitStrings } from './wire.ts';
+
+const OK = nulTerminated('OK');
+
+/** The watch path as stored (absolute or special) and whether it was given relative. */
+function watchPath(domid: number, raw: string): { name: string; relative: boolean } | null {
+  const name = canonicalize(domid, raw);
+  if (!isValidNodeName(name, true)) return null;
+  return { name, relative: name !== raw };
+}
+
+/** WATCH `path|token|` (4.17 takes no depth). Duplicates EEXIST; past the quota E2BIG. */
+export function doWatch(req: XsRequest): Uint8Array | XsErrno {
+  const { d, conn } = req;
+  const { strings, rest } = splitStrings(req.payload);
+  if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
+  const w = watchPath(conn.domid, strings[0]);
+  if (w === null) return 'EINVAL';
+  const token = strings[1];
+  for (const x of conn.watches) if (x.name === w.name && x.token === token) return 'EEXIST';
+  const dom = d.domains.get(conn.domid);
+  if (!conn.privileged && dom.watches > d.quotas.watches) return 'E2BIG';
+  conn.watches.push({ name: w.name, token, relativeTo: w.relative ? domainPath(conn.domid) : null });
+  dom.watches++;
+  return OK;
+}
+
+/** After WATCH's reply: the initial event, with the path as the client gave it. */
+export function afterWatch(req: XsRequest): void {
+  const { strings } = splitStrings(req.payload);
+  const w = req.conn.watches[req.conn.watches.length - 1];
+  if (w === undefined || w.token !== strings[1]) return;
+  req.d.sendEvent(req.conn, w.name, w.token, w.relativeTo);
+}
+
+export function doUnwatch(req: XsRequest): Uint8Array | XsErrno {
+  const { d, conn } = req;
+  const { strings, rest } = splitStrings(req.payload);
+  if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
+  const w = watchPath(conn.domid, strings[0]);
+  if (w === null) return 'ENOENT';
+  const i = conn.watches.findIndex((x) => x.name === w.name && x.token === strings[1]);
+  if (i < 0) return 'ENOENT';
+  conn.watches.splice(i, 1);
+  d.domains.get(conn.domid).watches--;
+  return OK;
+}
+
+export function doResetWatches(req: XsRequest): Uint8Array | XsErrno {
+  req.d.dropWatches(req.conn);
+  req.conn.transactions.clear();
+  return OK;
+}

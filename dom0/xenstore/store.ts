@@ -1,0 +1,94 @@
+// The XenStore tree: nodes by absolute path, each with a value (any bytes), a
+// permission list and its children's names in the order they were created, plus a
+// generation number that changes whenever the node does (xenstored's tdb records and
+// their generation counts). Nodes are replaced, never changed in place, so that a
+// transaction can keep the node it saw. dom0/xenstore layer.
+
+import type { NodePerms } from './perms.ts';
+import { parentOf } from './paths.ts';
+
+export interface XsNode {
+  readonly name: string;
+  readonly value: Uint8Array;
+  readonly perms: NodePerms;
+  /** Child names in creation order (DIRECTORY's order). */
+  readonly children: readonly string[];
+  /** Changes with every change to the node; -1 on a node not yet stored. */
+  readonly generation: number;
+}
+
+/** Generation recorded for a node that does not exist (NO_GENERATION). */
+export const NO_GENERATION = -1;
+
+export function makeNode(name: string, value: Uint8Array, perms: NodePerms, children: readonly string[]): XsNode {
+  return { name, value, perms, children, generation: NO_GENERATION };
+}
+
+/** The bytes xenstored's record for a node takes (struct xs_tdb_record_hdr + perms + value + children). */
+export function nodeRecordBytes(node: XsNode): number {
+  let children = 0;
+  for (const c of node.children) children += c.length + 1;
+  return 20 + 8 * node.perms.ids.length + node.value.length + children;
+}
+
+/** The committed tree. */
+export class XsStore {
+  private readonly nodes = new Map<string, XsNode>();
+  private generation = 0;
+
+  /** The root, owned by dom0 with no access for others, and nothing else. */
+  constructor(rootPerms: NodePerms) {
+    this.put(makeNode('/', new Uint8Array(0), rootPerms, []));
+  }
+
+  get(name: string): XsNode | undefined {
+    return this.nodes.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.nodes.has(name);
+  }
+
+  /** Stores `node` under its name with a fresh generation; returns the stored node. */
+  put(node: XsNode): XsNode {
+    const stored: XsNode = { name: node.name, value: node.value, perms: node.perms, children: node.children, generation: ++this.generation };
+    this.nodes.set(node.name, stored);
+    return stored;
+  }
+
+  delete(name: string): void {
+    this.nodes.delete(name);
+  }
+
+  /** The number of nodes, the root included. */
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  /** Every node, parents before children (for dumps and checks). */
+  *walk(from = '/'): Generator<XsNode> {
+    const node = this.nodes.get(from);
+    if (node === undefined) return;
+    yield node;
+    for (const c of node.children) yield* this.walk(from === '/' ? `/${c}` : `${from}/${c}`);
+  }
+
+  /**
+   * Consistency: every node but the root is listed by its parent, and every listed child
+   * exists. Returns the problems found (empty when sound).
+   */
+  check(): string[] {
+    const problems: string[] = [];
+    for (const [name, node] of this.nodes) {
+      for (const c of node.children) {
+        const child = name === '/' ? `/${c}` : `${name}/${c}`;
+        if (!this.nodes.has(child)) problems.push(`${name} lists missing child ${c}`);
+      }
+      if (name === '/') continue;
+      const parent = this.nodes.get(parentOf(name));
+      if (parent === undefined) problems.push(`${name} has no parent`);
+      else if (!parent.children.includes(name.slice(name.lastIndexOf('/') + 1))) problems.push(`${name} is not listed by its parent`);
+    }
+    return problems;
+  }
+}
