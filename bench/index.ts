@@ -29,6 +29,8 @@ import { XEN_C_NEEDS, buildXenC } from '../test/support/xen-c.ts';
 import { findShared, sharedMissingReason } from '../test/support/shared-tools.ts';
 import { startXensimXenstored, type RunningXenstored } from '../test/support/xenstored-process.ts';
 import { referenceMissingReason, startReferenceXenstored } from '../test/support/reference-xenstored.ts';
+import { XenStored } from '../dom0/xenstore/xenstored.ts';
+import { XS_HEADER_BYTES, XS_READ, XS_WRITE, encodeMessage, latin1, readHeader, type XsHeader } from '../dom0/xenstore/wire.ts';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns calls per second. */
 function rate(fn: () => void, ms = 1000): number {
@@ -341,7 +343,7 @@ function benchBlkifRoundTrips(): void {
  * TRIALS times each per client count, so that a noisy host slows both alike; the
  * figures are the medians and the ratio is theirs.
  */
-async function benchXenstoreSocket(): Promise<void> {
+async function benchXenstoreSocket(): Promise<number | null> {
   const TRIALS = 3;
   const PAIRS = 4000;
   const BENCH_C = 'tools/xenstored-peer/bench_libxs.c';
@@ -351,11 +353,12 @@ async function benchXenstoreSocket(): Promise<void> {
   );
   if (clientMissing !== '') {
     console.log(`XenStore pairs over the Unix socket: skipped, the client bench_libxs ${clientMissing}`);
-    return;
+    return null;
   }
   const refMissing = referenceMissingReason();
   const dir = mkdtempSync(join(tmpdir(), 'xensim-bench-'));
   const servers: RunningXenstored[] = [];
+  let oneClient: number | null = null;
   try {
     const exe = join(dir, 'bench_libxs');
     execFileSync('gcc', ['-O2', '-o', exe, findShared(BENCH_C)!, '-lxenstore']);
@@ -378,6 +381,7 @@ async function benchXenstoreSocket(): Promise<void> {
       const turns = servers.map(() => [] as number[]);
       for (let t = 0; t < TRIALS; t++) servers.forEach((s, i) => turns[i].push(pairsPerSecond(s, PAIRS, clients)));
       const [ours, ref] = turns.map(median);
+      if (clients === 1) oneClient = ours;
       const label = `${clients} client${clients > 1 ? 's' : ''}:`.padEnd(11);
       if (ref === undefined) console.log(`  ${label}xensim ${fmt(ours)} pairs/s`);
       else {
@@ -386,6 +390,7 @@ async function benchXenstoreSocket(): Promise<void> {
       }
     }
     if (refMissing !== '') console.log(`  the reference C xenstored is skipped: ${refMissing}`);
+    return oneClient;
   } finally {
     for (const s of servers) await s.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -393,17 +398,47 @@ async function benchXenstoreSocket(): Promise<void> {
 }
 
 /**
- * TODO(issue 5): XenStore write+read pairs per second called directly on the store in
- * dom0/xenstore/, no socket — to be written against that in-process API once it is on
- * main; until then this section only says so.
+ * XenStore write+read pairs with no socket: dom0/xenstore/'s daemon handling xs_wire
+ * messages handed straight to a connection (as the socket server hands it what it reads),
+ * the replies taken from its transport; the same node and values as bench_libxs, each
+ * reply checked. Returns pairs per second.
  */
-function benchXenstoreStore(): void {
-  console.log('XenStore write+read pairs without a socket: TODO, waits for dom0/xenstore/ on main');
+function benchXenstoreStore(): number {
+  const xs = new XenStored();
+  let reply: Uint8Array = new Uint8Array(0);
+  const conn = xs.connect(0, true, {
+    send: (m) => (reply = m),
+    fail: (why) => {
+      throw new Error(`xenstored dropped the bench connection: ${why}`);
+    },
+  });
+  const VALUES = 1000;
+  const path = '/bench/c0/k';
+  const writes = Array.from({ length: VALUES }, (_, i) => encodeMessage(XS_WRITE, i, 0, latin1(`${path}\0${i}`)));
+  const read = encodeMessage(XS_READ, 0, 0, latin1(`${path}\0`));
+  const hdr: XsHeader = { type: 0, reqId: 0, txId: 0, len: 0 };
+  let i = 0;
+  const pair = (): void => {
+    conn.receive(writes[i]);
+    if (readHeader(reply, 0, hdr).type !== XS_WRITE) throw new Error(`write ${i}: reply type ${hdr.type}`);
+    conn.receive(read);
+    readHeader(reply, 0, hdr);
+    const want = writes[i].subarray(XS_HEADER_BYTES + path.length + 1);
+    if (hdr.type !== XS_READ || hdr.len !== want.length || reply[XS_HEADER_BYTES + hdr.len - 1] !== want[want.length - 1]) {
+      throw new Error(`read after write ${i}: reply type ${hdr.type}, ${hdr.len} bytes`);
+    }
+    i = i + 1 === VALUES ? 0 : i + 1;
+  };
+  const pairs = rate(pair);
+  console.log(`XenStore write+read pairs without a socket (dom0/xenstore/ handed whole messages): ${fmt(pairs)} pairs/s`);
+  return pairs;
 }
 
 async function benchXenstore(): Promise<void> {
-  benchXenstoreStore();
-  await benchXenstoreSocket();
+  const direct = benchXenstoreStore();
+  console.log('');
+  const oneClient = await benchXenstoreSocket();
+  if (oneClient !== null) console.log(`  xensim with one client over the socket vs without: 1 : ${(direct / oneClient).toFixed(1)}`);
 }
 
 function expect0(rc: number): void {
