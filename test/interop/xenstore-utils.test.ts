@@ -16,6 +16,8 @@ import { xenstoredTargets } from '../support/xenstored-targets.ts';
 const UTILS_NEEDS: readonly Need[] = [{ test: hasCommand('xenstore-ls') && hasCommand('xenstore-watch'), pkg: 'xenstore-utils' }];
 const DOMID = 3;
 const HOME = `/local/domain/${DOMID}`;
+/** A domain that owns nothing but its home until the quota test. */
+const QUOTA_DOMID = 4;
 /** How long a watch may take to print its next event before the test fails. */
 const EVENT_PATIENCE_MS = 10_000;
 
@@ -32,17 +34,23 @@ function tool(socket: string, name: string, ...args: string[]): Result {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The command line, shortened for messages (some carry 2000-byte values). */
+function cmdline(name: string, args: readonly string[]): string {
+  const line = `${name} ${args.join(' ')}`;
+  return line.length > 160 ? `${line.slice(0, 160)}… (${line.length} characters)` : line;
+}
+
 /** Runs a tool that must succeed silently on stderr; returns its stdout. */
 function ok(socket: string, name: string, ...args: string[]): string {
   const r = tool(socket, name, ...args);
-  expect(r, `${name} ${args.join(' ')}`).to.include({ code: 0, stderr: '' });
+  expect(r, cmdline(name, args)).to.include({ code: 0, stderr: '' });
   return r.stdout;
 }
 
 /** Runs a tool that must fail with exit code 1 and print nothing on stdout; returns its stderr. */
 function fails(socket: string, name: string, ...args: string[]): string {
   const r = tool(socket, name, ...args);
-  expect(r, `${name} ${args.join(' ')}`).to.include({ code: 1, stdout: '' });
+  expect(r, cmdline(name, args)).to.include({ code: 1, stdout: '' });
   return r.stderr;
 }
 
@@ -133,12 +141,14 @@ for (const target of xenstoredTargets()) {
 
     before(async () => {
       if (skip !== '') return;
-      xs = await target.start({ domains: [DOMID] });
+      xs = await target.start({ domains: [DOMID, QUOTA_DOMID] });
       dom0 = xs.socket;
       domU = xs.domainSocket(DOMID);
       // What a toolstack does for a new domain: its home, owned by it.
-      ok(dom0, 'xenstore-write', HOME, '');
-      ok(dom0, 'xenstore-chmod', HOME, `n${DOMID}`);
+      for (const d of [DOMID, QUOTA_DOMID]) {
+        ok(dom0, 'xenstore-write', `/local/domain/${d}`, '');
+        ok(dom0, 'xenstore-chmod', `/local/domain/${d}`, `n${d}`);
+      }
     });
     after(async () => {
       if (xs) await xs.stop();
@@ -274,6 +284,19 @@ for (const target of xenstoredTargets()) {
         });
       });
 
+      itX('xenstore-write\'s transaction fires each node it changed once, at the commit', async () => {
+        ok(dom0, 'xenstore-write', '/xsi/txw', '');
+        await withWatch(dom0, ['-n', '4', '/xsi/txw'], async (w) => {
+          expect(await w.next(), 'initial event').to.equal('/xsi/txw');
+          ok(dom0, 'xenstore-write', '/xsi/txw/a', '1', '/xsi/txw/b', '2', '/xsi/txw/a', '3');
+          expect(await w.next()).to.equal('/xsi/txw/a');
+          expect(await w.next()).to.equal('/xsi/txw/b');
+          ok(dom0, 'xenstore-write', '/xsi/txw/end', '1');
+          expect(await w.next(), 'a, written twice, fired once').to.equal('/xsi/txw/end');
+          expect(await w.exitCode()).to.equal(0);
+        });
+      });
+
       itX('removing an ancestor fires watches set on nodes below it', async () => {
         ok(dom0, 'xenstore-write', '/xsi/wr/a/b', '1');
         await withWatch(dom0, ['-n', '2', '/xsi/wr/a/b'], async (w) => {
@@ -350,6 +373,29 @@ for (const target of xenstoredTargets()) {
           .to.equal(lsp('own = "1"', `n${DOMID},r0,b7`));
         expect(fails(domU, 'xenstore-chmod', 'own', 'n0'))
           .to.equal('xenstore-chmod: Error occurred setting permissions on \'own\': Operation not permitted\n');
+      });
+
+      itX('a node record of the domain\'s (24-byte header, 8 per permission, value, child names) stays under 2048 bytes', () => {
+        ok(domU, 'xenstore-write', 'size/v', 'v'.repeat(2015));
+        expect(fails(domU, 'xenstore-write', 'size/w', 'v'.repeat(2016))).to.equal('xenstore-write: could not write path size/w\n');
+        // Children n0..n424 take 2015 bytes of size/kids's record (each name and its NUL).
+        const pairs: string[] = [];
+        for (let i = 0; i < 425; i++) pairs.push(`size/kids/n${i}`, '');
+        ok(domU, 'xenstore-write', ...pairs);
+        expect(fails(domU, 'xenstore-write', 'size/kids/n425', '')).to.equal('xenstore-write: could not write path size/kids/n425\n');
+        expect(ok(dom0, 'xenstore-read', '-R', `${HOME}/size/v`)).to.have.length(2015);
+        expect(fails(dom0, 'xenstore-exists', `${HOME}/size/w`, `${HOME}/size/kids/n425`)).to.equal('');
+      });
+
+      itX('a transaction may pass the domain\'s quota of 1000 nodes; its commit then fails and keeps nothing', () => {
+        const sock = xs!.domainSocket(QUOTA_DOMID);
+        // 33 directories of up to 30 nodes: with its home the domain would own 1014.
+        const pairs: string[] = [];
+        for (let i = 0; i < 980; i++) pairs.push(`t${Math.floor(i / 30)}/${i % 30}`, '');
+        expect(fails(sock, 'xenstore-write', ...pairs)).to.equal('xenstore-write: couldn\'t end transaction\n');
+        expect(ok(dom0, 'xenstore-list', `/local/domain/${QUOTA_DOMID}`)).to.equal('');
+        ok(sock, 'xenstore-write', ...pairs.slice(0, 2 * 900));
+        expect(ok(dom0, 'xenstore-list', `/local/domain/${QUOTA_DOMID}/t29`)).to.equal(`${[...Array(30).keys()].join('\n')}\n`);
       });
 
       itX('the domain\'s relative watch gets relative paths, and events only for nodes it or whose parent it may read', async () => {
