@@ -417,6 +417,22 @@ for (const target of xenstoredTargets()) {
           expect(await w.exitCode()).to.equal(0);
         });
       });
+
+      itX('the removal of a node the domain may not read fires no event for it, even under a parent it may read', async () => {
+        ok(dom0, 'xenstore-write', `${HOME}/rmw`, '');
+        ok(dom0, 'xenstore-chmod', `${HOME}/rmw`, `n${DOMID}`);
+        await withWatch(domU, ['-n', '4', 'rmw'], async (w) => {
+          expect(await w.next(), 'initial event').to.equal('rmw');
+          ok(dom0, 'xenstore-write', `${HOME}/rmw/hidden`, '1');
+          expect(await w.next(), 'created readable').to.equal('rmw/hidden');
+          ok(dom0, 'xenstore-chmod', `${HOME}/rmw/hidden`, 'n0');
+          expect(await w.next(), 'readable before the change').to.equal('rmw/hidden');
+          ok(dom0, 'xenstore-rm', `${HOME}/rmw/hidden`);
+          ok(dom0, 'xenstore-write', `${HOME}/rmw/end`, '1');
+          expect(await w.next(), 'no event for the removal').to.equal('rmw/end');
+          expect(await w.exitCode()).to.equal(0);
+        });
+      });
     });
   });
 }
