@@ -28,7 +28,7 @@ import { hasCommand, hasFile, joinReasons, missingReason } from '../test/support
 import { XEN_C_NEEDS, buildXenC } from '../test/support/xen-c.ts';
 import { findShared, sharedMissingReason } from '../test/support/shared-tools.ts';
 import { startXensimXenstored, type RunningXenstored } from '../test/support/xenstored-process.ts';
-import { referenceMissingReason, startReferenceXenstored } from '../test/support/reference-xenstored.ts';
+import { referenceMissingReason, startReferenceXenstored } from '../test/support/xenstored-reference-process.ts';
 import { XenStored } from '../dom0/xenstore/xenstored.ts';
 import { XS_HEADER_BYTES, XS_READ, XS_WRITE, encodeMessage, latin1, readHeader, type XsHeader } from '../dom0/xenstore/wire.ts';
 

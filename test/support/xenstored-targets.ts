@@ -3,7 +3,7 @@
 // clients rely on. XENSIM_XENSTORED=xensim or =reference narrows the run to one.
 // Host side only: imported by tests, never by simulator code.
 
-import { referenceMissingReason, startReferenceXenstored } from './reference-xenstored.ts';
+import { referenceMissingReason, startReferenceXenstored } from './xenstored-reference-process.ts';
 import { startXensimXenstored, type RunningXenstored, type XenstoredOptions } from './xenstored-process.ts';
 
 export interface XenstoredTarget {

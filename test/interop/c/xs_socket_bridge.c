@@ -1,23 +1,23 @@
-/* xs_ring_bridge.c - lets Unix-socket clients (xenstore-utils, libxenstore)
+/* xs_socket_bridge.c - lets Unix-socket clients (xenstore-utils, libxenstore)
  * talk to the reference C xenstored as an unprivileged domain, the way
  * `xensim xenstored --domain-socket DOMID:PATH` lets them talk to ours.
  *
- *   XENSTORED_PATH=<dom0 socket> xs_ring_bridge RUNDIR DOMID SOCKET
+ *   XENSTORED_PATH=<dom0 socket> xs_socket_bridge RUNDIR DOMID SOCKET
  *
  * RUNDIR is the directory of ../shared/tools/xenstored-peer's shim (start.sh
  * uses "<socket>.run").  The bridge plays domain DOMID's kernel: it creates
  * the ring page RUNDIR/ring-dom<DOMID>, binds RUNDIR/evtchn-dom<DOMID> for
  * notifications, and introduces the domain through the dom0 socket (no nodes
  * are created for it).  It then listens on SOCKET, prints
- * "xs_ring_bridge: listening on SOCKET", and relays the bytes of one client
+ * "xs_socket_bridge: listening on SOCKET", and relays the bytes of one client
  * at a time between that client and the ring.  When a client disconnects,
  * the bridge sends XS_RESET_WATCHES on the ring (which also ends the
  * client's transactions) and drops everything up to its reply, so the next
  * client starts clean, as on a fresh connection.  Clients are served one
  * after the other: a second client waits until the first has gone.
  *
- * Test support only (test/support/reference-xenstored.ts); build with
- * gcc -O2 -Wall xs_ring_bridge.c -lxenstore.
+ * Test support only (test/support/xenstored-reference-process.ts); build with
+ * gcc -O2 -Wall xs_socket_bridge.c -lxenstore.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +51,7 @@ static void unix_addr(struct sockaddr_un *a, const char *path)
     memset(a, 0, sizeof(*a));
     a->sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(a->sun_path)) {
-        fprintf(stderr, "xs_ring_bridge: socket path too long: %s\n", path);
+        fprintf(stderr, "xs_socket_bridge: socket path too long: %s\n", path);
         exit(1);
     }
     strcpy(a->sun_path, path);
@@ -99,7 +99,7 @@ static size_t ring_get(char *data, size_t len)
     size_t n = 0;
 
     if (intf->error) {
-        fprintf(stderr, "xs_ring_bridge: xenstored flagged ring error %u\n", intf->error);
+        fprintf(stderr, "xs_socket_bridge: xenstored flagged ring error %u\n", intf->error);
         exit(1);
     }
     while (n < len && cons != prod)
@@ -205,7 +205,7 @@ static void serve(int client, struct framing *rsp)
     }
     close(client);
     if (req.have != 0 || req.body_left != 0) {
-        fprintf(stderr, "xs_ring_bridge: a client left in the middle of a request\n");
+        fprintf(stderr, "xs_socket_bridge: a client left in the middle of a request\n");
         exit(1);
     }
 }
@@ -230,7 +230,7 @@ static void reset(struct framing *rsp)
             struct xsd_sockmsg m;
             if (framing_feed(rsp, out + o, got - o, &used, &m) && m.req_id == RESET_REQ_ID) {
                 if (m.type != XS_RESET_WATCHES) {
-                    fprintf(stderr, "xs_ring_bridge: XS_RESET_WATCHES failed\n");
+                    fprintf(stderr, "xs_socket_bridge: XS_RESET_WATCHES failed\n");
                     exit(1);
                 }
                 done = 1;
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
     listener = socket(AF_UNIX, SOCK_STREAM, 0);
     if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(listener, 16) < 0)
         die(argv[3]);
-    printf("xs_ring_bridge: listening on %s\n", argv[3]);
+    printf("xs_socket_bridge: listening on %s\n", argv[3]);
     fflush(stdout);
 
     for (;;) {

@@ -2,7 +2,7 @@
 // shared/tools/xenstored-peer/start.sh — in a fresh temporary directory, with the same
 // face as ours (xenstored-process.ts): a dom0 socket, and for each domain asked for a
 // socket whose clients act as that unprivileged domain, through a bridge onto the
-// domain's ring (test/interop/c/xs_ring_bridge.c). Tests run against both servers to
+// domain's ring (test/interop/c/xs_socket_bridge.c). Tests run against both servers to
 // show that what they check is the behaviour of real clients against real xenstored.
 // Host side only: imported by tests and the bench, never by simulator code.
 
@@ -18,7 +18,7 @@ import { spawnListening, terminate, type ListeningProcess, type RunningXenstored
 
 const run = promisify(execFile);
 const START_SH = 'tools/xenstored-peer/start.sh';
-const BRIDGE_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '..', 'interop', 'c', 'xs_ring_bridge.c');
+const BRIDGE_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '..', 'interop', 'c', 'xs_socket_bridge.c');
 
 /** The C xenstored, a compiler for its shim and the bridge, and libxenstore's headers. */
 export const REFERENCE_XENSTORED_NEEDS: readonly Need[] = [
@@ -49,7 +49,7 @@ export async function startReferenceXenstored(opts: Omit<XenstoredOptions, 'trac
   const domainSockets = new Map<number, string>();
   const stop = async (): Promise<void> => {
     try {
-      for (const b of bridges) await terminate('xs_ring_bridge', b);
+      for (const b of bridges) await terminate('xs_socket_bridge', b);
       if (pid !== 0) process.kill(pid, 'SIGTERM');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -62,14 +62,14 @@ export async function startReferenceXenstored(opts: Omit<XenstoredOptions, 'trac
     });
     pid = Number(started.stdout.trim());
     if (opts.domains && opts.domains.length > 0) {
-      const bridge = join(dir, 'xs_ring_bridge');
+      const bridge = join(dir, 'xs_socket_bridge');
       await run('gcc', ['-O2', '-Wall', '-o', bridge, BRIDGE_SOURCE, '-lxenstore']).catch((e: { stderr?: string; message: string }) => {
-        throw new Error(`building xs_ring_bridge failed: ${e.stderr || e.message}`);
+        throw new Error(`building xs_socket_bridge failed: ${e.stderr || e.message}`);
       });
       for (const d of opts.domains) {
         const path = join(dir, `dom${d}.sock`);
-        bridges.push(await spawnListening(`xs_ring_bridge for domain ${d}`, bridge, [rundir, String(d), path],
-          `xs_ring_bridge: listening on ${path}`, { ...process.env, XENSTORED_PATH: socket }));
+        bridges.push(await spawnListening(`xs_socket_bridge for domain ${d}`, bridge, [rundir, String(d), path],
+          `xs_socket_bridge: listening on ${path}`, { ...process.env, XENSTORED_PATH: socket }));
         domainSockets.set(d, path);
       }
     }
