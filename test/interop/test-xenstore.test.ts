@@ -10,7 +10,7 @@
 
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { hasCommand, hasFile, itUnless, joinReasons, missingReason, type Need } from '../support/needs.ts';
+import { hasCommand, hasFile, itOrSkip, joinReasons, missingReason, type Need } from '../support/needs.ts';
 import type { RunningXenstored } from '../support/xenstored-process.ts';
 import { xenstoredTargets } from '../support/xenstored-targets.ts';
 
@@ -60,8 +60,8 @@ function expectAllPassed(r: Result, names: readonly string[], iterations: boolea
 for (const target of xenstoredTargets()) {
   describe(`interop: Xen's test-xenstore against ${target.name}`, () => {
     const skip = joinReasons(missingReason(TOOL_NEEDS), target.missing);
-    const itT = itUnless(skip);
-    const itDomain = itUnless(joinReasons(skip, missingReason(UTILS_NEEDS)));
+    const itT = itOrSkip(skip);
+    const itDomain = itOrSkip(joinReasons(skip, missingReason(UTILS_NEEDS)));
     let xs: RunningXenstored | null = null;
     let names: string[] = [];
 

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { hasCommand, itUnless, joinReasons, missingReason, type Need } from '../support/needs.ts';
+import { hasCommand, itOrSkip, joinReasons, missingReason, type Need } from '../support/needs.ts';
 import type { RunningXenstored } from '../support/xenstored-process.ts';
 import { xenstoredTargets } from '../support/xenstored-targets.ts';
 
@@ -134,7 +134,7 @@ async function withWatch(socket: string, args: string[], steps: (w: Watch) => Pr
 for (const target of xenstoredTargets()) {
   describe(`interop: Debian's xenstore-utils against ${target.name}`, () => {
     const skip = joinReasons(missingReason(UTILS_NEEDS), target.missing);
-    const itX = itUnless(skip);
+    const itX = itOrSkip(skip);
     let xs: RunningXenstored | null = null;
     let dom0 = '';
     let domU = '';

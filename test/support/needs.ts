@@ -38,6 +38,11 @@ export function hasFile(path: string): boolean {
   }
 }
 
+/** The non-empty reasons joined with "; ": "" when nothing is missing. */
+export function joinReasons(...reasons: readonly string[]): string {
+  return reasons.filter((r) => r !== '').join('; ');
+}
+
 /** The packages of the needs that are not met, in order, without repeats. */
 export function missingPackages(needs: readonly Need[]): string[] {
   return [...new Set(needs.filter((n) => !n.test).map((n) => n.pkg))];
@@ -51,11 +56,6 @@ export function missingReason(needs: readonly Need[]): string {
   return `needs Debian ${noun} ${pkgs.join(', ')} — apt-get install ${pkgs.join(' ')}`;
 }
 
-/** The non-empty reasons joined with "; ": "" when nothing is missing. */
-export function joinReasons(...reasons: readonly string[]): string {
-  return reasons.filter((r) => r !== '').join('; ');
-}
-
 type TestBody = Mocha.Func | Mocha.AsyncFunc;
 const announced = new Set<string>();
 
@@ -65,14 +65,11 @@ const announced = new Set<string>();
  * prints the reason once per run.
  */
 export function itNeeds(needs: readonly Need[]): (title: string, body: TestBody) => Mocha.Test {
-  return itUnless(missingReason(needs));
+  return itOrSkip(missingReason(needs));
 }
 
-/**
- * Mocha's `it` when `reason` is "", else the pending stand-in of itNeeds: for what a
- * Debian package alone does not provide (a directory of shared tools, say).
- */
-export function itUnless(reason: string): (title: string, body: TestBody) => Mocha.Test {
+/** As itNeeds, for any reason to skip: mocha's `it` when `reason` is "", else pending tests. */
+export function itOrSkip(reason: string): (title: string, body: TestBody) => Mocha.Test {
   if (reason === '') return (title, body) => it(title, body);
   return (title) => {
     if (!announced.has(reason)) {
