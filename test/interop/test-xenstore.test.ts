@@ -59,9 +59,9 @@ function expectAllPassed(r: Result, names: readonly string[], iterations: boolea
 
 for (const target of xenstoredTargets()) {
   describe(`interop: Xen's test-xenstore against ${target.name}`, () => {
-    const skip = joinReasons(missingReason(TOOL_NEEDS), target.missing);
+    const skip = joinReasons(missingReason([...TOOL_NEEDS, ...target.needs]), target.missingTools);
     const itT = itOrSkip(skip);
-    const itDomain = itOrSkip(joinReasons(skip, missingReason(UTILS_NEEDS)));
+    const itDomain = itOrSkip(joinReasons(missingReason([...TOOL_NEEDS, ...target.needs, ...UTILS_NEEDS]), target.missingTools));
     let xs: RunningXenstored | null = null;
     let names: string[] = [];
 

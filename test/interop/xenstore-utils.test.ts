@@ -133,7 +133,7 @@ async function withWatch(socket: string, args: string[], steps: (w: Watch) => Pr
 
 for (const target of xenstoredTargets()) {
   describe(`interop: Debian's xenstore-utils against ${target.name}`, () => {
-    const skip = joinReasons(missingReason(UTILS_NEEDS), target.missing);
+    const skip = joinReasons(missingReason([...UTILS_NEEDS, ...target.needs]), target.missingTools);
     const itX = itOrSkip(skip);
     let xs: RunningXenstored | null = null;
     let dom0 = '';

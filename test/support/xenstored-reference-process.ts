@@ -27,9 +27,14 @@ export const REFERENCE_XENSTORED_NEEDS: readonly Need[] = [
   { test: hasFile('/usr/include/xenstore.h'), pkg: 'libxen-dev' },
 ];
 
+/** "" when the shared tools that start the reference are here, else where they were looked for. */
+export function referenceMissingTools(): string {
+  return sharedMissingReason(START_SH);
+}
+
 /** "" when the reference can run here, else what is missing. */
 export function referenceMissingReason(): string {
-  return joinReasons(missingReason(REFERENCE_XENSTORED_NEEDS), sharedMissingReason(START_SH));
+  return joinReasons(missingReason(REFERENCE_XENSTORED_NEEDS), referenceMissingTools());
 }
 
 /**
