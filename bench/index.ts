@@ -375,7 +375,7 @@ async function benchXenstoreSocket(): Promise<number | null> {
     };
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
     for (const s of servers) pairsPerSecond(s, PAIRS / 4, 1); // warm up
-    console.log(`XenStore write+read pairs over the Unix socket (bench_libxs, libxenstore, ${PAIRS} pairs per client; ` +
+    console.log(`XenStore write+read pairs per second over the Unix socket, all clients together (bench_libxs, libxenstore, ${PAIRS} pairs per client; ` +
       `median of ${TRIALS} turns, servers alternating):`);
     for (const clients of [1, 4]) {
       const turns = servers.map(() => [] as number[]);
