@@ -1,6 +1,8 @@
 // The table of xenstored's message handlers (wire_funcs in xenstored_core.c): per type,
 // the handler and its flags — privileged-only (EACCES for others) and "no transaction"
-// (the header's tx_id is ignored). Types without an entry get ENOSYS. dom0/xenstore layer.
+// (WATCH and UNWATCH ignore the header's tx_id; every other type looks it up, ENOENT when
+// the connection has no such transaction). Types without an entry get ENOSYS.
+// dom0/xenstore layer.
 
 import type { Caller } from './access.ts';
 import type { XsConnection } from './connection.ts';
@@ -42,7 +44,7 @@ const P = XS_FLAG_PRIV;
 const N = XS_FLAG_NOTID;
 
 export const HANDLERS: (XsHandler | undefined)[] = [];
-HANDLERS[W.XS_CONTROL] = { fn: doControl, flags: P | N };
+HANDLERS[W.XS_CONTROL] = { fn: doControl, flags: P };
 HANDLERS[W.XS_DIRECTORY] = { fn: doDirectory, flags: 0 };
 HANDLERS[W.XS_READ] = { fn: doRead, flags: 0 };
 HANDLERS[W.XS_GET_PERMS] = { fn: doGetPerms, flags: 0 };
@@ -50,19 +52,19 @@ HANDLERS[W.XS_WATCH] = { fn: doWatch, flags: N, after: afterWatch };
 HANDLERS[W.XS_UNWATCH] = { fn: doUnwatch, flags: N };
 HANDLERS[W.XS_TRANSACTION_START] = { fn: doTransactionStart, flags: 0 };
 HANDLERS[W.XS_TRANSACTION_END] = { fn: doTransactionEnd, flags: 0 };
-HANDLERS[W.XS_INTRODUCE] = { fn: doIntroduce, flags: P | N };
-HANDLERS[W.XS_RELEASE] = { fn: doRelease, flags: P | N };
-HANDLERS[W.XS_GET_DOMAIN_PATH] = { fn: doGetDomainPath, flags: N };
+HANDLERS[W.XS_INTRODUCE] = { fn: doIntroduce, flags: P };
+HANDLERS[W.XS_RELEASE] = { fn: doRelease, flags: P };
+HANDLERS[W.XS_GET_DOMAIN_PATH] = { fn: doGetDomainPath, flags: 0 };
 HANDLERS[W.XS_WRITE] = { fn: doWrite, flags: 0 };
 HANDLERS[W.XS_MKDIR] = { fn: doMkdir, flags: 0 };
 HANDLERS[W.XS_RM] = { fn: doRm, flags: 0 };
 HANDLERS[W.XS_SET_PERMS] = { fn: doSetPerms, flags: 0 };
-HANDLERS[W.XS_IS_DOMAIN_INTRODUCED] = { fn: doIsDomainIntroduced, flags: P | N };
-HANDLERS[W.XS_RESUME] = { fn: doResume, flags: P | N };
-HANDLERS[W.XS_SET_TARGET] = { fn: doSetTarget, flags: P | N };
-HANDLERS[W.XS_RESET_WATCHES] = { fn: doResetWatches, flags: N };
+HANDLERS[W.XS_IS_DOMAIN_INTRODUCED] = { fn: doIsDomainIntroduced, flags: P };
+HANDLERS[W.XS_RESUME] = { fn: doResume, flags: P };
+HANDLERS[W.XS_SET_TARGET] = { fn: doSetTarget, flags: P };
+HANDLERS[W.XS_RESET_WATCHES] = { fn: doResetWatches, flags: 0 };
 HANDLERS[W.XS_DIRECTORY_PART] = { fn: doDirectoryPart, flags: 0 };
-HANDLERS[W.XS_GET_FEATURE] = { fn: doGetFeature, flags: N };
-HANDLERS[W.XS_SET_FEATURE] = { fn: doSetFeature, flags: P | N };
-HANDLERS[W.XS_GET_QUOTA] = { fn: doGetQuota, flags: P | N };
-HANDLERS[W.XS_SET_QUOTA] = { fn: doSetQuota, flags: P | N };
+HANDLERS[W.XS_GET_FEATURE] = { fn: doGetFeature, flags: 0 };
+HANDLERS[W.XS_SET_FEATURE] = { fn: doSetFeature, flags: P };
+HANDLERS[W.XS_GET_QUOTA] = { fn: doGetQuota, flags: P };
+HANDLERS[W.XS_SET_QUOTA] = { fn: doSetQuota, flags: P };

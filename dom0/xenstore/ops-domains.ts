@@ -5,7 +5,6 @@
 import type { XsRequest } from './handlers.ts';
 import { INTRODUCE_DOMAIN, domainPath } from './paths.ts';
 import { type XsErrno, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
-import type { XenStored } from './xenstored.ts';
 
 const OK = nulTerminated('OK');
 /** DOMID_SELF (xen.h). */
@@ -25,10 +24,17 @@ function u32(v: number): number {
   return v >>> 0;
 }
 
-/** find_connected_domain(): ENOENT for a domain xenstored does not know, EINVAL for dom0's own record. */
-function connectedDomain(d: XenStored, domid: number): XsErrno | null {
-  if (!d.domains.isIntroduced(domid)) return 'ENOENT';
-  return null;
+/**
+ * The introduced domain named by a one-argument payload `domid|` (find_connected_domain):
+ * EINVAL for a malformed payload or domid 0 (atoi of anything not a number included),
+ * ENOENT for a domain not introduced.
+ */
+function introducedArg(req: XsRequest): number | XsErrno {
+  const arg = oneArg(req.payload);
+  if (arg === null) return 'EINVAL';
+  const domid = u32(atoi(arg));
+  if (domid === 0) return 'EINVAL';
+  return req.d.domains.isIntroduced(domid) ? domid : 'ENOENT';
 }
 
 /** INTRODUCE `domid|gfn|evtchn|`: the toolstack tells xenstored about a new domain's store ring. */
@@ -54,27 +60,17 @@ export function doIntroduce(req: XsRequest): Uint8Array | XsErrno {
 
 /** RELEASE `domid|`: the domain is gone; its connections, watches, transactions and nodes go too. */
 export function doRelease(req: XsRequest): Uint8Array | XsErrno {
-  const { d } = req;
-  const arg = oneArg(req.payload);
-  if (arg === null) return 'EINVAL';
-  const domid = u32(atoi(arg));
-  if (domid === 0) return 'EINVAL';
-  const err = connectedDomain(d, domid);
-  if (err !== null) return err;
-  d.releaseDomain(domid);
+  const domid = introducedArg(req);
+  if (typeof domid === 'string') return domid;
+  req.d.releaseDomain(domid);
   return OK;
 }
 
 /** RESUME `domid|`: clears the domain's shutdown state. */
 export function doResume(req: XsRequest): Uint8Array | XsErrno {
-  const { d } = req;
-  const arg = oneArg(req.payload);
-  if (arg === null) return 'EINVAL';
-  const domid = u32(atoi(arg));
-  if (domid === 0) return 'EINVAL';
-  const err = connectedDomain(d, domid);
-  if (err !== null) return err;
-  d.domains.get(domid).shutdown = false;
+  const domid = introducedArg(req);
+  if (typeof domid === 'string') return domid;
+  req.d.domains.get(domid).shutdown = false;
   return OK;
 }
 
@@ -85,8 +81,7 @@ export function doSetTarget(req: XsRequest): Uint8Array | XsErrno {
   if (strings.length < 2) return 'EINVAL';
   const domid = u32(atoi(strings[0]));
   const target = u32(atoi(strings[1]));
-  const err = connectedDomain(d, domid) ?? connectedDomain(d, target);
-  if (err !== null) return err;
+  if (!d.domains.isIntroduced(domid) || !d.domains.isIntroduced(target)) return 'ENOENT';
   d.domains.get(domid).target = target;
   return OK;
 }

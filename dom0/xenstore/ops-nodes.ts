@@ -5,16 +5,18 @@
 
 import { type Caller, accessTo, getNode } from './access.ts';
 import type { XsRequest } from './handlers.ts';
-import { canonicalize, childPath, isSpecial, isValidNodeName, parentOf } from './paths.ts';
+import { baseName, canonicalize, childPath, isSpecial, isValidNodeName, parentOf } from './paths.ts';
 import {
   XS_PERM_OWNER, XS_PERM_READ, XS_PERM_WRITE, type NodePerms, parsePerms, permStrings, withOwner,
 } from './perms.ts';
 import { type XsNode, nodeRecordBytes } from './store.ts';
 import type { NodeDb } from './transaction.ts';
-import { type XsErrno, fromLatin1, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
+import { XENSTORE_PAYLOAD_MAX, type XsErrno, fromLatin1, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
+import { atoi } from './ops-domains.ts';
 import type { XenStored } from './xenstored.ts';
 
 const OK = nulTerminated('OK');
+const EMPTY = new Uint8Array(0);
 
 /** canonicalize + is_valid_nodename for a node (not a special name): the absolute path or null. */
 export function nodeName(caller: Caller, raw: string | null): string | null {
@@ -52,23 +54,23 @@ function childList(node: XsNode): Uint8Array {
 }
 
 /**
- * DIRECTORY_PART `path|offset|`: the node's generation, then as many child names as fit
- * from byte `offset` of the child list, and an empty name once the list is complete.
+ * DIRECTORY_PART `path|offset|`: the node's generation, then the child list's bytes from
+ * byte `offset` (atoi, taken as unsigned; no realignment to a name) as far as whole names
+ * fit, and one more NUL once the list's end is reached.
  */
 export function doDirectoryPart(req: XsRequest): Uint8Array | XsErrno {
-  const { strings, rest } = splitStrings(req.payload);
-  if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
+  const { strings } = splitStrings(req.payload);
+  if (strings.length !== 2) return 'EINVAL';
   const node = lookup(req, strings[0], XS_PERM_READ);
   if (typeof node === 'string') return node;
-  const offset = Number.parseInt(strings[1], 10) || 0;
   const all = childList(node);
-  if (offset < 0 || offset > all.length) return 'EINVAL';
+  const offset = Math.min(atoi(strings[1]) >>> 0, all.length);
   const gen = latin1(`${node.generation}\0`);
-  const room = 4096 - gen.length - 1;
+  const room = XENSTORE_PAYLOAD_MAX - gen.length - 1;
   let end = offset;
   while (end < all.length) {
     const nul = all.indexOf(0, end);
-    if (nul + 1 - offset > room) break;
+    if (nul - offset >= room) break;
     end = nul + 1;
   }
   const complete = end === all.length;
@@ -78,13 +80,9 @@ export function doDirectoryPart(req: XsRequest): Uint8Array | XsErrno {
   return out;
 }
 
+/** GET_PERMS `path|`: the entries, owner first. Special names are not nodes (EINVAL in 4.17). */
 export function doGetPerms(req: XsRequest): Uint8Array | XsErrno {
-  const raw = oneArg(req.payload);
-  if (raw !== null && isSpecial(raw)) {
-    const perms = req.d.specialPerms.get(raw);
-    return perms === undefined ? 'EINVAL' : nulTerminated(...permStrings(perms));
-  }
-  const node = lookup(req, raw, XS_PERM_READ);
+  const node = lookup(req, oneArg(req.payload), XS_PERM_READ);
   return typeof node === 'string' ? node : nulTerminated(...permStrings(node.perms));
 }
 
@@ -149,16 +147,23 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
   }
   missing.reverse();
   let perms: NodePerms = parent.perms;
-  if (!caller.privileged) perms = withOwner(perms, caller.domid);
   if (!caller.privileged) {
-    if (d.nodesOwned(db, caller.domid) + missing.length > d.quotas.nodes) return 'ENOSPC';
-    const leaf: XsNode = { name, value, perms, children: [], generation: -1 };
-    if (!sizeAllowed(req, leaf)) return 'ENOSPC';
+    perms = withOwner(perms, caller.domid);
+    // The node quota binds at once outside a transaction, at commit inside one.
+    if (db.tx === null && d.nodesOwned(db, caller.domid) + missing.length > d.quotas.nodes) return 'ENOSPC';
+    // Every record written must fit: the parent gains a child name, each new node but the
+    // last has one child, and the last holds the value.
+    if (nodeRecordBytes(parent, baseName(missing[0]).length) >= d.quotas.nodeSize) return 'ENOSPC';
+    for (let i = 0; i < missing.length; i++) {
+      const last = i === missing.length - 1;
+      const rec: XsNode = { name: missing[i], value: last ? value : EMPTY, perms, children: [], generation: -1 };
+      if (nodeRecordBytes(rec, last ? 0 : baseName(missing[i + 1]).length) >= d.quotas.nodeSize) return 'ENOSPC';
+    }
     const tx = db.tx;
     if (tx !== null && tx.touched + missing.length + 1 > d.quotas.transactionNodes) return 'ENOSPC';
   }
   let made: XsNode | undefined;
-  for (const m of missing) made = d.createNode(db, m, m === name ? value : new Uint8Array(0), perms);
+  for (const m of missing) made = d.createNode(db, m, m === name ? value : EMPTY, perms);
   return made as XsNode;
 }
 
@@ -211,10 +216,11 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   const { d, db, caller } = req;
   const { strings } = splitStrings(req.payload);
   if (strings.length < 2) return 'EINVAL';
-  const permCount = strings.length - 1;
-  if (!caller.privileged && permCount > d.quotas.perms) return 'ENOSPC';
+  if (!caller.privileged && strings.length - 1 > d.quotas.perms) return 'ENOSPC';
   const perms = parsePerms(strings.slice(1));
   if (perms === null) return 'EINVAL';
+  const newOwner = perms.ids[0];
+  if (!d.domainExists(newOwner)) return 'ENOENT';
   const raw = strings[0];
   if (isSpecial(raw)) return setSpecialPerms(req, raw, perms);
   const name = nodeName(caller, raw);
@@ -222,9 +228,7 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   const node = getNode(db, caller, name, XS_PERM_WRITE | XS_PERM_OWNER);
   if (typeof node === 'string') return node;
   const oldOwner = node.perms.ids[0];
-  const newOwner = perms.ids[0];
   if (!caller.privileged && newOwner !== oldOwner) return 'EPERM';
-  if (newOwner !== oldOwner && !d.domainExists(newOwner)) return 'ENOENT';
   const next: XsNode = { ...node, perms };
   if (!sizeAllowed(req, next)) return 'ENOSPC';
   if (!txNodeQuota(req, name)) return 'ENOSPC';

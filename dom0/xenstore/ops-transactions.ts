@@ -8,7 +8,7 @@ import { type XsErrno, latin1, nulTerminated, oneArg } from './wire.ts';
 
 const OK = nulTerminated('OK');
 
-/** TRANSACTION_START `|`: a new transaction; EBUSY inside one; past the quota ENOSPC. */
+/** TRANSACTION_START (payload ignored): a new transaction; EBUSY inside one; past the quota ENOSPC. */
 export function doTransactionStart(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   if (req.db.tx !== null) return 'EBUSY';
@@ -30,8 +30,11 @@ export function doTransactionEnd(req: XsRequest): Uint8Array | XsErrno {
   conn.transactions.delete(tx.id);
   if (arg === 'F') return OK;
   if (tx.conflicts()) return 'EAGAIN';
+  // The node quota of an unprivileged domain binds at commit for what it created inside.
+  const gained = tx.ownerDelta.get(conn.domid) ?? 0;
+  if (!conn.privileged && gained > 0 && d.domains.get(conn.domid).nodes + gained > d.quotas.nodes) return 'ENOSPC';
   tx.apply();
   for (const [domid, n] of tx.ownerDelta) d.domains.addNodes(domid, n);
-  d.fireHeld(tx.events);
+  d.fireHeld(tx.changedNodes());
   return OK;
 }

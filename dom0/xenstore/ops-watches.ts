@@ -3,15 +3,19 @@
 // dom0/xenstore layer.
 
 import type { XsRequest } from './handlers.ts';
-import { canonicalize, domainPath, isValidNodeName } from './paths.ts';
+import { canonicalize, domainPath, isSpecial, isValidNodeName } from './paths.ts';
 import { type XsErrno, nulTerminated, splitStrings } from './wire.ts';
 
 const OK = nulTerminated('OK');
 
-/** The watch path as stored (absolute or special) and whether it was given relative. */
-function watchPath(domid: number, raw: string): { name: string; relative: boolean } | null {
+/**
+ * The watch path as stored and whether it was given relative: "@" names as they are (any
+ * characters), anything else made absolute and validated (null when invalid).
+ */
+function watchPath(domid: number, raw: string, validate: boolean): { name: string; relative: boolean } | null {
+  if (isSpecial(raw)) return { name: raw, relative: false };
   const name = canonicalize(domid, raw);
-  if (!isValidNodeName(name, true)) return null;
+  if (validate && !isValidNodeName(name, false)) return null;
   return { name, relative: name !== raw };
 }
 
@@ -20,7 +24,7 @@ export function doWatch(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   const { strings, rest } = splitStrings(req.payload);
   if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
-  const w = watchPath(conn.domid, strings[0]);
+  const w = watchPath(conn.domid, strings[0], true);
   if (w === null) return 'EINVAL';
   const token = strings[1];
   for (const x of conn.watches) if (x.name === w.name && x.token === token) return 'EEXIST';
@@ -43,7 +47,8 @@ export function doUnwatch(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   const { strings, rest } = splitStrings(req.payload);
   if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
-  const w = watchPath(conn.domid, strings[0]);
+  // Not validated: an invalid path matches no watch (ENOENT).
+  const w = watchPath(conn.domid, strings[0], false);
   if (w === null) return 'ENOENT';
   const i = conn.watches.findIndex((x) => x.name === w.name && x.token === strings[1]);
   if (i < 0) return 'ENOENT';

@@ -18,9 +18,9 @@ export interface NodePerms {
 const LETTERS: Record<string, number> = { n: XS_PERM_NONE, r: XS_PERM_READ, w: XS_PERM_WRITE, b: XS_PERM_READ | XS_PERM_WRITE };
 const LETTER_OF = ['n', 'r', 'w', 'b'];
 
-/** "n0" etc. for one entry. */
+/** "n0" etc. for one entry; the domid printed as C's %i prints an unsigned int. */
 export function permString(perm: number, id: number): string {
-  return `${LETTER_OF[perm & 3]}${id}`;
+  return `${LETTER_OF[perm & 3]}${id | 0}`;
 }
 
 /** The entries as strings, in order (GET_PERMS, xenstore-ls -p). */

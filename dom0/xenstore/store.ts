@@ -24,11 +24,14 @@ export function makeNode(name: string, value: Uint8Array, perms: NodePerms, chil
   return { name, value, perms, children, generation: NO_GENERATION };
 }
 
-/** The bytes xenstored's record for a node takes (struct xs_tdb_record_hdr + perms + value + children). */
-export function nodeRecordBytes(node: XsNode): number {
-  let children = 0;
+/**
+ * The bytes xenstored's record for a node takes: struct xs_tdb_record_hdr (a u64 and three
+ * u32s, padded to 24), 8 per permission entry, the value, and each child's name and NUL.
+ */
+export function nodeRecordBytes(node: XsNode, extraChild = 0): number {
+  let children = extraChild === 0 ? 0 : extraChild + 1;
   for (const c of node.children) children += c.length + 1;
-  return 20 + 8 * node.perms.ids.length + node.value.length + children;
+  return 24 + 8 * node.perms.ids.length + node.value.length + children;
 }
 
 /** The committed tree. */

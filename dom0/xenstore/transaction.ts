@@ -104,6 +104,20 @@ export class Transaction implements NodeDb {
     this.changed.add(name);
   }
 
+  /**
+   * The events to fire at commit: one per node changed, in the order of each node's first
+   * change; exact (watches on the node itself only) if every change to it was.
+   */
+  changedNodes(): PendingEvent[] {
+    const byName = new Map<string, PendingEvent>();
+    for (const e of this.events) {
+      const seen = byName.get(e.name);
+      if (seen === undefined) byName.set(e.name, e);
+      else if (seen.exact && !e.exact) byName.set(e.name, { ...seen, exact: false });
+    }
+    return [...byName.values()];
+  }
+
   addOwnerDelta(domid: number, n: number): void {
     this.ownerDelta.set(domid, (this.ownerDelta.get(domid) ?? 0) + n);
   }
