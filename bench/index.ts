@@ -344,7 +344,7 @@ function benchBlkifRoundTrips(): void {
  * figures are the medians and the ratio is theirs.
  */
 async function benchXenstoreSocket(): Promise<number | null> {
-  const TRIALS = 3;
+  const TRIALS = 5;
   const PAIRS = 4000;
   const BENCH_C = 'tools/xenstored-peer/bench_libxs.c';
   const clientMissing = joinReasons(
