@@ -24,8 +24,13 @@ import { LMBENCH_ROWS, lmbench } from '../guests/kernel/user/lmbench.ts';
 import { DEFAULT_COSTS } from '../hypervisor/arch/costs.ts';
 import { grantAccess, mapGrantRefs, setupTable, unmapGrantRefs } from '../guests/lib/grant-calls.ts';
 import { GNTMAP_host_map, GNTTABOP_map_grant_ref, GNTTABOP_unmap_grant_ref } from '../hypervisor/public/grant-table.ts';
-import { missingReason } from '../test/support/needs.ts';
+import { hasCommand, hasFile, joinReasons, missingReason } from '../test/support/needs.ts';
 import { XEN_C_NEEDS, buildXenC } from '../test/support/xen-c.ts';
+import { findShared, sharedMissingReason } from '../test/support/shared-tools.ts';
+import { startXensimXenstored, type RunningXenstored } from '../test/support/xenstored-process.ts';
+import { referenceMissingReason, startReferenceXenstored } from '../test/support/xenstored-reference-process.ts';
+import { XenStored } from '../dom0/xenstore/xenstored.ts';
+import { XS_HEADER_BYTES, XS_READ, XS_WRITE, encodeMessage, latin1, readHeader, type XsHeader } from '../dom0/xenstore/wire.ts';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns calls per second. */
 function rate(fn: () => void, ms = 1000): number {
@@ -330,12 +335,118 @@ function benchBlkifRoundTrips(): void {
   }
 }
 
+/**
+ * XenStore write+read pairs per second over the Unix socket, xensim's xenstored beside
+ * the reference C xenstored 4.17, both driven by the same client: shared/tools/
+ * xenstored-peer/bench_libxs.c (libxenstore, gcc -O2; each client its own process and
+ * node, every reply checked). Both servers run for the whole section and take turns,
+ * TRIALS times each per client count, so that a noisy host slows both alike; the
+ * figures are the medians and the ratio is theirs.
+ */
+async function benchXenstoreSocket(): Promise<number | null> {
+  const TRIALS = 5;
+  const PAIRS = 4000;
+  const BENCH_C = 'tools/xenstored-peer/bench_libxs.c';
+  const clientMissing = joinReasons(
+    missingReason([{ test: hasCommand('gcc'), pkg: 'gcc' }, { test: hasFile('/usr/include/xenstore.h'), pkg: 'libxen-dev' }]),
+    sharedMissingReason(BENCH_C),
+  );
+  if (clientMissing !== '') {
+    console.log(`XenStore pairs over the Unix socket: skipped, the client bench_libxs ${clientMissing}`);
+    return null;
+  }
+  const refMissing = referenceMissingReason();
+  const dir = mkdtempSync(join(tmpdir(), 'xensim-bench-'));
+  const servers: RunningXenstored[] = [];
+  let oneClient: number | null = null;
+  try {
+    const exe = join(dir, 'bench_libxs');
+    execFileSync('gcc', ['-O2', '-o', exe, findShared(BENCH_C)!, '-lxenstore']);
+    servers.push(await startXensimXenstored());
+    if (refMissing === '') servers.push(await startReferenceXenstored());
+    /** bench_libxs prints "mode rw clients N ops N seconds S ops_per_s R"; ops are requests. */
+    const pairsPerSecond = (server: RunningXenstored, pairs: number, clients: number): number => {
+      const out = execFileSync(exe, [String(pairs), String(clients)], {
+        encoding: 'utf8', env: { ...process.env, XENSTORED_PATH: server.socket },
+      });
+      const m = /ops (\d+) seconds ([\d.]+)/.exec(out);
+      if (!m) throw new Error(`bench_libxs against ${server.name} printed: ${out}`);
+      return Number(m[1]) / 2 / Number(m[2]);
+    };
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    for (const s of servers) pairsPerSecond(s, PAIRS / 4, 1); // warm up
+    console.log(`XenStore write+read pairs per second over the Unix socket, all clients together (bench_libxs, libxenstore, ${PAIRS} pairs per client; ` +
+      `median of ${TRIALS} turns, servers alternating):`);
+    for (const clients of [1, 4]) {
+      const turns = servers.map(() => [] as number[]);
+      for (let t = 0; t < TRIALS; t++) servers.forEach((s, i) => turns[i].push(pairsPerSecond(s, PAIRS, clients)));
+      const [ours, ref] = turns.map(median);
+      if (clients === 1) oneClient = ours;
+      const label = `${clients} client${clients > 1 ? 's' : ''}:`.padEnd(11);
+      if (ref === undefined) console.log(`  ${label}xensim ${fmt(ours)} pairs/s`);
+      else {
+        console.log(`  ${label}xensim ${fmt(ours)} pairs/s   reference C ${fmt(ref)} pairs/s   ratio ours/C ${(ours / ref).toFixed(2)}` +
+          `   (xensim turns ${turns[0].map(fmt).join(', ')}; C turns ${turns[1].map(fmt).join(', ')})`);
+      }
+    }
+    if (refMissing !== '') console.log(`  the reference C xenstored is skipped: ${refMissing}`);
+    return oneClient;
+  } finally {
+    for (const s of servers) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * XenStore write+read pairs with no socket: dom0/xenstore/'s daemon handling xs_wire
+ * messages handed straight to a connection (as the socket server hands it what it reads),
+ * the replies taken from its transport; the same node and values as bench_libxs, each
+ * reply checked. Returns pairs per second.
+ */
+function benchXenstoreStore(): number {
+  const xs = new XenStored();
+  let reply: Uint8Array = new Uint8Array(0);
+  const conn = xs.connect(0, true, {
+    send: (m) => (reply = m),
+    fail: (why) => {
+      throw new Error(`xenstored dropped the bench connection: ${why}`);
+    },
+  });
+  const VALUES = 1000;
+  const path = '/bench/c0/k';
+  const writes = Array.from({ length: VALUES }, (_, i) => encodeMessage(XS_WRITE, i, 0, latin1(`${path}\0${i}`)));
+  const read = encodeMessage(XS_READ, 0, 0, latin1(`${path}\0`));
+  const hdr: XsHeader = { type: 0, reqId: 0, txId: 0, len: 0 };
+  let i = 0;
+  const pair = (): void => {
+    conn.receive(writes[i]);
+    if (readHeader(reply, 0, hdr).type !== XS_WRITE) throw new Error(`write ${i}: reply type ${hdr.type}`);
+    conn.receive(read);
+    readHeader(reply, 0, hdr);
+    const want = writes[i].subarray(XS_HEADER_BYTES + path.length + 1);
+    if (hdr.type !== XS_READ || hdr.len !== want.length || reply[XS_HEADER_BYTES + hdr.len - 1] !== want[want.length - 1]) {
+      throw new Error(`read after write ${i}: reply type ${hdr.type}, ${hdr.len} bytes`);
+    }
+    i = i + 1 === VALUES ? 0 : i + 1;
+  };
+  const pairs = rate(pair);
+  console.log(`XenStore write+read pairs without a socket (dom0/xenstore/ handed whole messages): ${fmt(pairs)} pairs/s`);
+  return pairs;
+}
+
+async function benchXenstore(): Promise<void> {
+  const direct = benchXenstoreStore();
+  console.log('');
+  const oneClient = await benchXenstoreSocket();
+  if (oneClient !== null) console.log(`  xensim with one client over the socket vs without: 1 : ${(direct / oneClient).toFixed(1)}`);
+}
+
 function expect0(rc: number): void {
   if (rc !== 0) throw new Error(`bench setup failed: ${rc}`);
 }
 
 // `npm run bench -- NAME...` runs only the sections whose names contain one of the words.
-const SECTIONS: [string, () => void][] = [
+const SECTIONS: [string, () => void | Promise<void>][] = [
   ['pte', benchPteUpdates],
   ['hypercall', benchNullHypercall],
   ['memory', benchHostBytes],
@@ -345,10 +456,12 @@ const SECTIONS: [string, () => void][] = [
   ['grant', benchGrantMapUnmap],
   ['lmbench', benchLmbench],
   ['blkif', benchBlkifRoundTrips],
+  ['xenstore', benchXenstore],
 ];
 const only = process.argv.slice(2);
 console.log(`xensim bench (node ${process.version})\n`);
-SECTIONS.filter(([name]) => only.length === 0 || only.some((w) => name.includes(w))).forEach(([, fn], i) => {
+const chosen = SECTIONS.filter(([name]) => only.length === 0 || only.some((w) => name.includes(w)));
+for (const [i, [, fn]] of chosen.entries()) {
   if (i > 0) console.log('');
-  fn();
-});
+  await fn();
+}

@@ -38,6 +38,11 @@ export function hasFile(path: string): boolean {
   }
 }
 
+/** The non-empty reasons joined with "; ": "" when nothing is missing. */
+export function joinReasons(...reasons: readonly string[]): string {
+  return reasons.filter((r) => r !== '').join('; ');
+}
+
 /** The packages of the needs that are not met, in order, without repeats. */
 export function missingPackages(needs: readonly Need[]): string[] {
   return [...new Set(needs.filter((n) => !n.test).map((n) => n.pkg))];
