@@ -140,7 +140,8 @@ export class XenStored implements XsMessageSink {
 
   /**
    * fire_watches(): a change at `name`. Inside a transaction it is held until commit;
-   * otherwise every connection allowed to see it gets an event for each of its watches
+   * otherwise every connection allowed to see it (it can read the node, or its parent)
+   * gets an event for each of its watches
    * on `name` or an ancestor (only those exactly on `name` when `exact`). `oldPerms` are
    * the permissions before a SET_PERMS, which also let a watcher see the change.
    */
@@ -150,6 +151,18 @@ export class XenStored implements XsMessageSink {
       return;
     }
     this.deliver(name, exact, node, oldPerms, true);
+  }
+
+  /**
+   * A node removed (outside a transaction): only watchers that could read the node itself
+   * hear of it; read access to its parent is not enough, as in 4.17.
+   */
+  fireRemoved(db: NodeDb, name: string, exact: boolean, node: XsNode): void {
+    if (db.tx !== null) {
+      db.tx.hold(name, exact);
+      return;
+    }
+    this.deliver(name, exact, node, null, false);
   }
 
   /** Fires events held by a committed transaction, in order. */

@@ -162,7 +162,7 @@ describe('xenstored watches', () => {
       expect(g.events()).to.deep.equal([]);
     });
 
-    it('RM is checked against the removed node\'s permissions', () => {
+    it('RM is checked against the removed node\'s permissions alone: read access to its parent is not enough', () => {
       const { d, dom0 } = xenstored();
       const g = guest(d, dom0, 3);
       dom0.req(W.XS_WRITE, '/rmc/x|1');
@@ -171,6 +171,12 @@ describe('xenstored watches', () => {
       g.events();
       dom0.req(W.XS_RM, '/rmc/x|');
       expect(g.events()).to.deep.equal(['/rmc/x|t|']);
+      dom0.req(W.XS_SET_PERMS, '/rmc|n0|r3|');
+      dom0.req(W.XS_WRITE, '/rmc/hidden|1');
+      g.req(W.XS_WATCH, '/rmc|p|');
+      g.events();
+      dom0.req(W.XS_RM, '/rmc/hidden|');
+      expect(g.events()).to.deep.equal([]);
     });
   });
 
