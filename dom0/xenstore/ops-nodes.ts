@@ -195,7 +195,7 @@ function removeTree(d: XenStored, db: NodeDb, node: XsNode, top: string): void {
   }
   db.remove(node.name);
   d.countNodes(db, node.perms.ids[0], -1);
-  d.fireRemoved(db, node.name, node.name !== top, node);
+  d.fireWatches(db, node.name, node.name !== top, node);
 }
 
 /**

@@ -153,17 +153,6 @@ export class XenStored implements XsMessageSink {
     this.deliver(name, exact, node, oldPerms, true);
   }
 
-  /**
-   * A node removed (outside a transaction): only watchers that could read the node itself
-   * hear of it; read access to its parent is not enough, as in 4.17.
-   */
-  fireRemoved(db: NodeDb, name: string, exact: boolean, node: XsNode): void {
-    if (db.tx !== null) {
-      db.tx.hold(name, exact);
-      return;
-    }
-    this.deliver(name, exact, node, null, false);
-  }
 
   /** Fires events held by a committed transaction, in order. */
   fireHeld(events: readonly PendingEvent[]): void {

@@ -162,7 +162,7 @@ describe('xenstored watches', () => {
       expect(g.events()).to.deep.equal([]);
     });
 
-    it('RM is checked against the removed node\'s permissions alone: read access to its parent is not enough', () => {
+    it('RM is checked against the removed node\'s permissions, or its parent\'s; at a commit, against the node\'s alone', () => {
       const { d, dom0 } = xenstored();
       const g = guest(d, dom0, 3);
       dom0.req(W.XS_WRITE, '/rmc/x|1');
@@ -173,9 +173,17 @@ describe('xenstored watches', () => {
       expect(g.events()).to.deep.equal(['/rmc/x|t|']);
       dom0.req(W.XS_SET_PERMS, '/rmc|n0|r3|');
       dom0.req(W.XS_WRITE, '/rmc/hidden|1');
+      dom0.req(W.XS_SET_PERMS, '/rmc/hidden|n0|');
       g.req(W.XS_WATCH, '/rmc|p|');
       g.events();
       dom0.req(W.XS_RM, '/rmc/hidden|');
+      expect(g.events()).to.deep.equal(['/rmc/hidden|p|']);
+      dom0.req(W.XS_WRITE, '/rmc/hidden|1');
+      dom0.req(W.XS_SET_PERMS, '/rmc/hidden|n0|');
+      g.events();
+      const t = dom0.req(W.XS_TRANSACTION_START, '|').slice(0, -1);
+      dom0.req(W.XS_RM, '/rmc/hidden|', Number(t));
+      expect(dom0.req(W.XS_TRANSACTION_END, 'T|', Number(t))).to.equal('OK|');
       expect(g.events()).to.deep.equal([]);
     });
   });
