@@ -75,9 +75,26 @@ function tracer(file: string): { log: Logger; trace: (c: XsConnection, dir: Trac
 
 /** Starts serving; resolves once every socket listens. */
 export async function startXenstoredServer(opts: XenstoredServerOptions): Promise<XenstoredServer> {
-  const t = opts.trace === undefined ? undefined : tracer(opts.trace);
+  // The trace: --trace FILE, or CONTROL logfile; CONTROL log on|off switches it.
+  let t = opts.trace === undefined ? undefined : tracer(opts.trace);
+  let tracing = true;
   const domainIds = new Set(opts.domainSockets.map((s) => s.domid));
-  const daemon = new XenStored({ trace: t?.trace, domainExists: (id) => domainIds.has(id) });
+  const daemon = new XenStored({
+    trace: (c, dir, h, p) => {
+      if (tracing) t?.trace(c, dir, h, p);
+    },
+    domainExists: (id) => domainIds.has(id),
+    controlHooks: {
+      log: (on) => {
+        tracing = on;
+      },
+      logfile: (path) => {
+        t?.log.flush();
+        t = tracer(path);
+      },
+      print: (text) => t?.log.info({ text }, 'control print'),
+    },
+  });
   for (const id of [...domainIds].sort((a, b) => a - b)) {
     const dom = daemon.domains.get(id);
     dom.introduced = true;

@@ -19,16 +19,33 @@ export interface XsQuotas {
   perms: number;
   /** Nodes one transaction may touch (-T). */
   transactionNodes: number;
+  /** Bytes of store a domain may use (reported, not enforced here). */
+  memory: number;
+  /** Path bytes past a /local/domain/<id>/ prefix; binds every caller (EINVAL). */
+  pathMax: number;
+  /** The memory warning level (quota-soft; reported only). */
+  softMemory: number;
 }
 
 export const DEFAULT_QUOTAS: Readonly<XsQuotas> = Object.freeze({
   nodes: 1000, watches: 128, transactions: 10, outstanding: 20, nodeSize: 2048, perms: 5, transactionNodes: 1024,
+  memory: 2621440, pathMax: 2048, softMemory: 2097152,
 });
 
-/** The quota names of GET_QUOTA / SET_QUOTA and `xenstore-control quota`, with their fields. */
-export const QUOTA_NAMES: readonly [string, keyof XsQuotas][] = [
-  ['nodes', 'nodes'], ['watches', 'watches'], ['transactions', 'transactions'], ['outstanding', 'outstanding'],
-  ['node-size', 'nodeSize'], ['permissions', 'perms'], ['transaction-nodes', 'transactionNodes'],
+/**
+ * The quotas as `xenstore-control quota` lists them (and GET_QUOTA / SET_QUOTA name them):
+ * name, field, description.
+ */
+export const QUOTA_NAMES: readonly [string, keyof XsQuotas, string][] = [
+  ['nodes', 'nodes', 'Nodes per domain'],
+  ['watches', 'watches', 'Watches per domain'],
+  ['transactions', 'transactions', 'Transactions per domain'],
+  ['outstanding', 'outstanding', 'Outstanding requests per domain'],
+  ['transaction-nodes', 'transactionNodes', 'Max. number of accessed nodes per transaction'],
+  ['memory', 'memory', 'Total Xenstore memory per domain (error level)'],
+  ['node-size', 'nodeSize', 'Max. size of a node'],
+  ['path-max', 'pathMax', 'Max. length of a node path'],
+  ['permissions', 'perms', 'Max. number of permissions per node'],
 ];
 
 export interface XsDomain {

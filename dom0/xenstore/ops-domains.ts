@@ -47,7 +47,16 @@ export function doIntroduce(req: XsRequest): Uint8Array | XsErrno {
   const port = atoi(strings[2]);
   if (port <= 0) return 'EINVAL';
   const dom = d.domains.get(domid);
-  if (dom.introduced) return OK; // again: nothing changes, no second @introduceDomain
+  if (dom.introduced) {
+    // Again: the domain's connection starts afresh (no watches, no transactions), and no
+    // second @introduceDomain.
+    for (const c of d.connections) {
+      if (c.domid !== domid || c.privileged) continue;
+      d.dropWatches(c);
+      c.transactions.clear();
+    }
+    return OK;
+  }
   dom.introduced = true;
   dom.ringGfn = gfn;
   dom.shutdown = false;

@@ -3,7 +3,7 @@
 // caller's access, then quotas, and only then changes the tree and fires watches.
 // dom0/xenstore layer.
 
-import { type Caller, accessTo, getNode } from './access.ts';
+import { accessTo, getNode } from './access.ts';
 import type { XsRequest } from './handlers.ts';
 import { baseName, canonicalize, childPath, isSpecial, isValidNodeName, parentOf } from './paths.ts';
 import {
@@ -19,15 +19,15 @@ const OK = nulTerminated('OK');
 const EMPTY = new Uint8Array(0);
 
 /** canonicalize + is_valid_nodename for a node (not a special name): the absolute path or null. */
-export function nodeName(caller: Caller, raw: string | null): string | null {
+export function nodeName(req: XsRequest, raw: string | null): string | null {
   if (raw === null) return null;
-  const name = canonicalize(caller.domid, raw);
-  return isValidNodeName(name, false) ? name : null;
+  const name = canonicalize(req.caller.domid, raw);
+  return isValidNodeName(name, false, req.d.quotas.pathMax) ? name : null;
 }
 
 /** The node for `raw` with `perm`, or the errno (EINVAL for a bad path). */
 function lookup(req: XsRequest, raw: string | null, perm: number): XsNode | XsErrno {
-  const name = nodeName(req.caller, raw);
+  const name = nodeName(req, raw);
   if (name === null) return 'EINVAL';
   return getNode(req.db, req.caller, name, perm);
 }
@@ -84,7 +84,7 @@ export function doWrite(req: XsRequest): Uint8Array | XsErrno {
   const p = req.payload;
   const nul = p.indexOf(0);
   if (nul < 0) return 'EINVAL';
-  const name = nodeName(req.caller, fromLatin1(p.subarray(0, nul)));
+  const name = nodeName(req, fromLatin1(p.subarray(0, nul)));
   if (name === null) return 'EINVAL';
   const value = p.slice(nul + 1);
   const found = getNode(req.db, req.caller, name, XS_PERM_WRITE);
@@ -104,7 +104,7 @@ export function doWrite(req: XsRequest): Uint8Array | XsErrno {
 
 /** MKDIR `path|`: creates the node (empty) and missing parents; an existing node is fine. */
 export function doMkdir(req: XsRequest): Uint8Array | XsErrno {
-  const name = nodeName(req.caller, oneArg(req.payload));
+  const name = nodeName(req, oneArg(req.payload));
   if (name === null) return 'EINVAL';
   const found = getNode(req.db, req.caller, name, XS_PERM_WRITE);
   if (found === 'ENOENT') {
@@ -164,7 +164,7 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
  */
 export function doRm(req: XsRequest): Uint8Array | XsErrno {
   const { d, db } = req;
-  const name = nodeName(req.caller, oneArg(req.payload));
+  const name = nodeName(req, oneArg(req.payload));
   if (name === null) return 'EINVAL';
   const found = getNode(db, req.caller, name, XS_PERM_WRITE);
   if (found === 'ENOENT') return db.read(parentOf(name)) !== undefined ? OK : 'ENOENT';
@@ -213,7 +213,7 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   if (!d.domainExists(newOwner)) return 'ENOENT';
   const raw = strings[0];
   if (isSpecial(raw)) return setSpecialPerms(req, raw, perms);
-  const name = nodeName(caller, raw);
+  const name = nodeName(req, raw);
   if (name === null) return 'EINVAL';
   const node = getNode(db, caller, name, XS_PERM_WRITE | XS_PERM_OWNER);
   if (typeof node === 'string') return node;

@@ -10,12 +10,12 @@ const OK = nulTerminated('OK');
 
 /**
  * The watch path as stored and whether it was given relative: "@" names as they are (any
- * characters), anything else made absolute and validated (null when invalid).
+ * characters, within path-max), anything else made absolute and validated (null when invalid).
  */
-function watchPath(domid: number, raw: string, validate: boolean): { name: string; relative: boolean } | null {
-  if (isSpecial(raw)) return { name: raw, relative: false };
+function watchPath(domid: number, raw: string, validate: boolean, pathMax: number): { name: string; relative: boolean } | null {
+  if (isSpecial(raw)) return validate && raw.length > pathMax ? null : { name: raw, relative: false };
   const name = canonicalize(domid, raw);
-  if (validate && !isValidNodeName(name, false)) return null;
+  if (validate && !isValidNodeName(name, false, pathMax)) return null;
   return { name, relative: name !== raw };
 }
 
@@ -24,7 +24,7 @@ export function doWatch(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   const { strings, rest } = splitStrings(req.payload);
   if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
-  const w = watchPath(conn.domid, strings[0], true);
+  const w = watchPath(conn.domid, strings[0], true, d.quotas.pathMax);
   if (w === null) return 'EINVAL';
   const token = strings[1];
   for (const x of conn.watches) if (x.name === w.name && x.token === token) return 'EEXIST';
@@ -48,7 +48,7 @@ export function doUnwatch(req: XsRequest): Uint8Array | XsErrno {
   const { strings, rest } = splitStrings(req.payload);
   if (strings.length !== 2 || rest.length !== 0) return 'EINVAL';
   // Not validated: an invalid path matches no watch (ENOENT).
-  const w = watchPath(conn.domid, strings[0], false);
+  const w = watchPath(conn.domid, strings[0], false, d.quotas.pathMax);
   if (w === null) return 'ENOENT';
   const i = conn.watches.findIndex((x) => x.name === w.name && x.token === strings[1]);
   if (i < 0) return 'ENOENT';

@@ -53,16 +53,17 @@ function localPrefixLength(name: string): number {
 
 /**
  * is_valid_nodename(): whether `name` (already canonical) may name a node; with
- * `allowSpecial`, the "@" names watches use are allowed too.
+ * `allowSpecial`, the "@" names watches use are allowed too. `pathMax` is the path-max
+ * quota, which binds every caller.
  */
-export function isValidNodeName(name: string, allowSpecial: boolean): boolean {
+export function isValidNodeName(name: string, allowSpecial: boolean, pathMax = XENSTORE_REL_PATH_MAX): boolean {
   if (isSpecial(name)) {
     if (!allowSpecial) return false;
   } else if (name.charCodeAt(0) !== 0x2f) {
     return false;
   }
   if (name.length > 1 && name.charCodeAt(name.length - 1) === 0x2f) return false;
-  if (name.length - localPrefixLength(name) > XENSTORE_REL_PATH_MAX) return false;
+  if (name.length - localPrefixLength(name) > pathMax) return false;
   let prevSlash = false;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);

@@ -11,7 +11,7 @@ import { HANDLERS, XS_FLAG_NOTID, XS_FLAG_PRIV, type XsRequest } from './handler
 import { childPath, isChildOrSelf, isSpecial, parentOf, INTRODUCE_DOMAIN, RELEASE_DOMAIN } from './paths.ts';
 import { removeSubtree } from './ops-nodes.ts';
 import { type NodePerms, XS_PERM_READ, permForCaller } from './perms.ts';
-import { XsStore, type XsNode } from './store.ts';
+import { XsStore, type XsNode, nodeRecordBytes } from './store.ts';
 import { DirectDb, type NodeDb, type PendingEvent, type Transaction } from './transaction.ts';
 import {
   XENSTORE_PAYLOAD_MAX, XS_ERROR, XS_TYPE_LIMIT, XS_WATCH_EVENT, type XsErrno, type XsHeader, encodeMessage, latin1,
@@ -31,6 +31,14 @@ export interface XenStoredOptions {
   domainExists?: (domid: number) => boolean;
   /** Called for every message received and sent (the --trace log). */
   trace?: (conn: XsConnection, dir: TraceDirection, hdr: XsHeader, payload: Uint8Array) => void;
+  /** What CONTROL's log, logfile, print and memreport do where the daemon runs. */
+  controlHooks?: ControlHooks;
+}
+
+export interface ControlHooks {
+  log?(on: boolean): void;
+  logfile?(path: string): void;
+  print?(text: string): void;
 }
 
 const ROOT_PERMS: NodePerms = Object.freeze({ ids: [0], perms: [0] });
@@ -47,11 +55,13 @@ export class XenStored implements XsMessageSink {
   private nextConnectionId = 0;
   private readonly extraExists: ((domid: number) => boolean) | undefined;
   private readonly trace: XenStoredOptions['trace'];
+  readonly controlHooks: ControlHooks;
 
   constructor(opts: XenStoredOptions = {}) {
     this.quotas = { ...DEFAULT_QUOTAS, ...opts.quotas };
     this.extraExists = opts.domainExists;
     this.trace = opts.trace;
+    this.controlHooks = opts.controlHooks ?? {};
     this.direct = new DirectDb(this.store);
     this.domains.addNodes(0, 1); // the root
     const dom0 = this.domains.get(0);
@@ -213,6 +223,24 @@ export class XenStored implements XsMessageSink {
   }
 
   // ---- domains ----
+
+  /** Transactions open on the domain's connections. */
+  openTransactions(domid: number): number {
+    let n = 0;
+    for (const c of this.connections) if (c.domid === domid) n += c.transactions.size;
+    return n;
+  }
+
+  /**
+   * Store memory a domain uses, as 4.17 counts it: each node it owns (record and path),
+   * each watch it holds (path and token).
+   */
+  memoryUsed(domid: number): number {
+    let bytes = 0;
+    for (const node of this.store.walk()) if (node.perms.ids[0] === domid) bytes += nodeRecordBytes(node) + node.name.length;
+    for (const c of this.connections) if (c.domid === domid) for (const w of c.watches) bytes += w.name.length + w.token.length;
+    return bytes;
+  }
 
   /**
    * A domain is gone (RELEASE, or its destruction): its connections close, dropping their
