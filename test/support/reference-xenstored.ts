@@ -159,13 +159,8 @@ export class ReferenceXenstored implements XenstoredUnderTest {
     return c;
   }
 
-  async cleanUp(paths: readonly string[], domids: readonly number[]): Promise<void> {
-    const admin = await this.adminConnection();
-    for (const p of paths) await admin.send(XS_RM, 0, [p, '']);
-    for (const d of domids) {
-      await admin.send(XS_RM, 0, [`/local/domain/${d}`, '']);
-      await admin.send(XS_RELEASE, 0, [String(d), '']);
-    }
+  cleanUp(paths: readonly string[], domids: readonly number[]): Promise<void> {
+    return removeAll(this.adminConnection(), paths, domids, () => true);
   }
 
   async stop(): Promise<void> {
@@ -230,13 +225,8 @@ export class XensimXenstored implements XenstoredUnderTest {
     return c;
   }
 
-  async cleanUp(paths: readonly string[], domids: readonly number[]): Promise<void> {
-    const admin = await this.adminConnection();
-    for (const p of paths) await admin.send(XS_RM, 0, [p, '']);
-    for (const d of domids) {
-      await admin.send(XS_RM, 0, [`/local/domain/${d}`, '']);
-      if (!this.socketDomids.has(d)) await admin.send(XS_RELEASE, 0, [String(d), '']);
-    }
+  cleanUp(paths: readonly string[], domids: readonly number[]): Promise<void> {
+    return removeAll(this.adminConnection(), paths, domids, (d) => !this.socketDomids.has(d));
   }
 
   async stop(): Promise<void> {
@@ -256,4 +246,16 @@ export class XensimXenstored implements XenstoredUnderTest {
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Removes a script's paths and its domains' homes, releasing the domains `release` picks. */
+async function removeAll(
+  adminP: Promise<XsWireClient>, paths: readonly string[], domids: readonly number[], release: (domid: number) => boolean,
+): Promise<void> {
+  const admin = await adminP;
+  for (const p of paths) await admin.send(XS_RM, 0, [p, '']);
+  for (const d of domids) {
+    await admin.send(XS_RM, 0, [`/local/domain/${d}`, '']);
+    if (release(d)) await admin.send(XS_RELEASE, 0, [String(d), '']);
+  }
 }
