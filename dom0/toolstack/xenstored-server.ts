@@ -75,22 +75,23 @@ function tracer(file: string): { log: Logger; trace: (c: XsConnection, dir: Trac
 
 /** Starts serving; resolves once every socket listens. */
 export async function startXenstoredServer(opts: XenstoredServerOptions): Promise<XenstoredServer> {
-  // The trace: --trace FILE, or CONTROL logfile; CONTROL log on|off switches it.
+  // The trace: --trace FILE, or CONTROL logfile; CONTROL log on|off switches it. When it
+  // is off the daemon has no trace hook at all, so untraced messages cost nothing extra.
   let t = opts.trace === undefined ? undefined : tracer(opts.trace);
   let tracing = true;
   const domainIds = new Set(opts.domainSockets.map((s) => s.domid));
   const daemon = new XenStored({
-    trace: (c, dir, h, p) => {
-      if (tracing) t?.trace(c, dir, h, p);
-    },
+    trace: t?.trace,
     domainExists: (id) => domainIds.has(id),
     controlHooks: {
       log: (on) => {
         tracing = on;
+        daemon.trace = tracing ? t?.trace : undefined;
       },
       logfile: (path) => {
         t?.log.flush();
         t = tracer(path);
+        daemon.trace = tracing ? t.trace : undefined;
       },
       print: (text) => t?.log.info({ text }, 'control print'),
     },

@@ -39,8 +39,6 @@ export class XsConnection {
   readonly transactions = new Map<number, Transaction>();
   /** Transaction ids are handed out per connection, counting up from 1. */
   nextTransactionId = 1;
-  /** Requests received and replies sent (for tracing and the outstanding-request count). */
-  requests = 0;
   /** Set once the connection is gone; nothing more is read or sent. */
   closed = false;
   private buf = new Uint8Array(XS_HEADER_BYTES + XENSTORE_PAYLOAD_MAX);
@@ -91,11 +89,6 @@ export class XsConnection {
         this.sink.handleMessage(this, this.hdr, this.buf.subarray(XS_HEADER_BYTES, XS_HEADER_BYTES + this.hdr.len));
       }
     }
-  }
-
-  /** Whether part of a message has arrived and the rest has not. */
-  get midMessage(): boolean {
-    return this.used !== 0;
   }
 
   private violation(): void {

@@ -88,16 +88,6 @@ export class XsDomains {
     return this.byId.get(domid)?.introduced === true;
   }
 
-  /** Introduced domains, in domid order. */
-  introduced(): XsDomain[] {
-    return [...this.byId.values()].filter((d) => d.introduced).sort((a, b) => a.domid - b.domid);
-  }
-
-  /** Every domain with a record, in domid order. */
-  all(): XsDomain[] {
-    return [...this.byId.values()].sort((a, b) => a.domid - b.domid);
-  }
-
   addNodes(domid: number, n: number): void {
     this.get(domid).nodes += n;
   }

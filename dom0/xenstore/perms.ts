@@ -67,11 +67,6 @@ export function withOwner(p: NodePerms, owner: number): NodePerms {
   return { ids, perms: p.perms };
 }
 
-/** The owner of a node: the domain of entry 0. */
-export function ownerOf(p: NodePerms): number {
-  return p.ids[0];
-}
-
 /**
  * perm_for_conn(): the access a caller acting as `domid` has to a node with these
  * permissions. A privileged caller, the owner, and a caller whose target domain (SET_TARGET)

@@ -54,7 +54,8 @@ export class XenStored implements XsMessageSink {
   private readonly direct: DirectDb;
   private nextConnectionId = 0;
   private readonly extraExists: ((domid: number) => boolean) | undefined;
-  private readonly trace: XenStoredOptions['trace'];
+  /** The trace of every message in and out; set or cleared at any time (CONTROL log). */
+  trace: XenStoredOptions['trace'];
   readonly controlHooks: ControlHooks;
 
   constructor(opts: XenStoredOptions = {}) {
