@@ -1,15 +1,16 @@
 // xensim bench: blkif request/response round trips through rings/ on one page (host
 // bytes), front and back end in one thread. Run by bench/index.ts in a fresh process, as
 // its C twin bench/c/blkif_loop.c is, so that both loops start from a clean runtime and
-// nothing else the bench loaded shapes the JIT's view of this one. Prints round trips
-// per second and notifications per round trip; the optional argument is how long to
-// measure, in ms.
+// nothing else the bench loaded shapes the JIT's view of this one. Measured as the C
+// loop is: after a warm-up, WINDOWS windows of this process's CPU time (time the host
+// gives to other processes is not counted), and the best window's rate. Prints round
+// trips per second and notifications per round trip; the optional argument is the CPU
+// time to measure, in ms.
 //
 // The steps: the front end produces a one-segment read and pushes it, the back end copies
 // it out, checks it, responds and pushes, the front end copies the response out; both do
 // their final checks.
 
-import { performance } from 'node:perf_hooks';
 import { BytesPage, ByteView } from '../rings/page.ts';
 import { FrontRing } from '../rings/front-ring.ts';
 import { BackRing } from '../rings/back-ring.ts';
@@ -69,20 +70,31 @@ class Loop {
   }
 }
 
+/** CPU time this process has used, in ms (user and system, every thread). */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+const WINDOWS = 8;
 const loop = new Loop();
 const ms = Number(process.argv[2] ?? '600');
 // Warm up until the JIT's optimising tier has settled, then measure.
-const warm = performance.now();
-while (performance.now() - warm < 250) loop.batch();
-const startId = loop.id;
-const startNotifies = loop.notifies;
-let n = 0;
-const start = performance.now();
-let now = start;
-while (now - start < ms) {
-  loop.batch();
-  n += 1000;
-  now = performance.now();
+const warm = cpuMs();
+while (cpuMs() - warm < 250) loop.batch();
+loop.notifies = 0;
+let best = 0;
+let counted = 0;
+for (let w = 0; w < WINDOWS; w++) {
+  let n = 0;
+  const start = cpuMs();
+  let elapsed = 0;
+  do {
+    loop.batch();
+    n += 1000;
+    elapsed = cpuMs() - start;
+  } while (elapsed < ms / WINDOWS);
+  best = Math.max(best, (n * 1000) / elapsed);
+  counted += n;
 }
-const trips = (loop.id - startId) >>> 0;
-console.log(`${(n * 1000) / (now - start)} ${(loop.notifies - startNotifies) / trips}`);
+console.log(`${best} ${loop.notifies / counted}`);
