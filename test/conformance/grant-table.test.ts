@@ -12,7 +12,7 @@ import {
   PTE_A, PTE_D, PTE_P, PTE_RW, mmuextOp, pte, updateVaMapping,
 } from '../../guests/lib/xen-calls.ts';
 import { OWNER_NONE, OWNER_XEN_PRIVATE } from '../../hypervisor/arch/frame-table.ts';
-import { EFAULT, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
+import { EFAULT, EILSEQ, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
 import * as G from '../../hypervisor/public/grant-table.ts';
 import { GuestTrap, TRAP_page_fault } from '../../hypervisor/public/vcpu.ts';
 import { DOMID_SELF, MMUEXT_PIN_L1_TABLE, MMUEXT_UNPIN_TABLE } from '../../hypervisor/public/xen.ts';
@@ -548,8 +548,11 @@ describe('grant tables (GNTTABOP_*, version 1)', () => {
     const SIZE = G.GNTTAB_CACHE_FLUSH.size;
     interface Flush { mfn: number; offset?: number; length?: number; op?: number; addrBits?: number }
 
-    /** Writes `items` as struct gnttab_cache_flush at `at` in k's memory and issues the op. */
-    const flush = (k: GuestKernel, items: readonly Flush[], at = k.buf): number => {
+    /**
+     * Writes `items` as struct gnttab_cache_flush at `at` in k's memory and issues the op,
+     * with `opaque` (a ref, a multiple of 4096) as the continuation argument in cmd's bits 12-31.
+     */
+    const flush = (k: GuestKernel, items: readonly Flush[], opaque = 0, at = k.buf): number => {
       items.forEach((it, i) => {
         const e = at + i * SIZE;
         const addr = it.mfn * 4096 + (it.addrBits ?? 0);
@@ -558,7 +561,19 @@ describe('grant tables (GNTTABOP_*, version 1)', () => {
         k.v.store16(e + F.length.offset, it.length ?? 4096);
         k.v.store32(e + F.op.offset, it.op ?? CLEAN);
       });
-      return gnttabOp(k.v, G.GNTTABOP_cache_flush, at, items.length);
+      return gnttabOp(k.v, G.GNTTABOP_cache_flush | opaque, at, items.length);
+    };
+
+    /** Grows the granter's table to 9 frames and grants, as ref 4100, a second page (holding 0x5678) to the grantee. */
+    const grantHighRef = (): Page => {
+      const s = setupTable(gr.v, gr.buf, 9);
+      expect(s.status).to.equal(G.GNTST_okay);
+      const va = gr.allocPage().va;
+      expect(updateVaMapping(gr.v, va, pte(s.frames[8], PTE_P | PTE_RW | PTE_A | PTE_D), 0)).to.equal(0);
+      const page = gr.allocPage();
+      gr.v.store32(page.va, 0x5678);
+      grantAccess(gr.v, va, 4100 - 8 * 512, ge.domid, page.mfn, false, 0);
+      return page;
     };
 
     it('CLEAN and CLEAN|INVAL return 0 on a page the caller maps by grant (host or device map) and on its own pages', () => {
@@ -644,16 +659,45 @@ describe('grant tables (GNTTABOP_*, version 1)', () => {
       const mine = ge.allocPage().mfn;
       // Two elements in the last 32 bytes of q; a third would be in the unmapped page p.
       const at = p.va - 2 * SIZE;
-      expect(flush(ge, [{ mfn: mine }, { mfn: data.mfn }], at)).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine }, { mfn: data.mfn }], 0, at)).to.equal(-EINVAL);
       expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, at, 3)).to.equal(-EINVAL);
-      expect(flush(ge, [{ mfn: mine }, { mfn: mine, op: INVAL }], at)).to.equal(-EOPNOTSUPP);
-      expect(flush(ge, [{ mfn: mine }, { mfn: mine }], at)).to.equal(0);
+      expect(flush(ge, [{ mfn: mine }, { mfn: mine, op: INVAL }], 0, at)).to.equal(-EOPNOTSUPP);
+      expect(flush(ge, [{ mfn: mine }, { mfn: mine }], 0, at)).to.equal(0);
       expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, at, 3)).to.equal(-EFAULT);
     });
 
     it('an array outside guest space returns -EFAULT; count 0 returns 0', () => {
       expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, -0x7fff00000000, 1)).to.equal(-EFAULT);
       expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, ge.buf, 0)).to.equal(0);
+    });
+
+    it("the continuation argument (cmd bits 12-31) is the ref where the first element's grant search resumes", () => {
+      grant(8);
+      mapAt(HOST, 8);
+      expect(flush(ge, [{ mfn: data.mfn }], 4096)).to.equal(-EINVAL); // beyond the table's 512 entries
+      const high = grantHighRef();
+      expect(mapAt(HOST, 4100).status).to.equal(G.GNTST_okay);
+      expect(flush(ge, [{ mfn: high.mfn }], 4096)).to.equal(0);
+      expect(flush(ge, [{ mfn: high.mfn }], 8192)).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: data.mfn }], 4096)).to.equal(-EINVAL); // ref 8 lies below
+      expect(flush(ge, [{ mfn: data.mfn }], 0)).to.equal(0);
+      expect(flush(ge, [{ mfn: ge.allocPage().mfn }], 8192)).to.equal(0); // its own page: no search
+    });
+
+    it('the continuation argument applies to the first element only: later ones search from ref 0', () => {
+      grant(8);
+      mapAt(HOST, 8);
+      const high = grantHighRef();
+      mapAt(HOST, 4100);
+      expect(flush(ge, [{ mfn: high.mfn }, { mfn: data.mfn }], 4096)).to.equal(0);
+      expect(flush(ge, [{ mfn: data.mfn }, { mfn: high.mfn }], 4096)).to.equal(-EINVAL);
+    });
+
+    it('an empty element while a continuation is in progress returns -EILSEQ', () => {
+      const mine = ge.allocPage().mfn;
+      expect(flush(ge, [{ mfn: mine, length: 0 }], 4096)).to.equal(-EILSEQ);
+      expect(flush(ge, [{ mfn: mine, op: 0 }], 4096)).to.equal(-EILSEQ);
+      expect(flush(ge, [{ mfn: mine }, { mfn: mine, length: 0 }], 4096)).to.equal(0);
     });
   });
 
