@@ -19,7 +19,7 @@ import type { Logger } from './log.ts';
 import { GrantMappings } from './mm/grant-map.ts';
 import type { Mm } from './mm/mm.ts';
 import type { PageAllocator } from './page-alloc.ts';
-import { EFAULT, EINVAL, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM, ESRCH } from './public/errno.ts';
+import { EFAULT, EILSEQ, EINVAL, ENOMEM, ENOSYS, EOPNOTSUPP, EPERM, ESRCH, errnoName } from './public/errno.ts';
 import * as G from './public/grant-table.ts';
 import { DOMID_FIRST_RESERVED, DOMID_SELF } from './public/xen.ts';
 import { addOffset, type Vcpu } from './vcpu.ts';
@@ -263,6 +263,7 @@ export class GrantTables {
    * HYPERVISOR_grant_table_op(cmd, uop, count). -EINVAL for a negative count or
    * continuation bits on a command other than cache_flush; -EFAULT when the array lies
    * outside guest space; -ENOSYS for an unknown command; otherwise the op's result.
+   * cache_flush takes cmd's bits 12-31 as its continuation argument.
    */
   call(v: Vcpu, cmd: number, lo: number, hi: number, count: number): number {
     if ((count | 0) < 0) return -EINVAL;
@@ -297,6 +298,9 @@ export class GrantTables {
       case G.GNTTABOP_swap_grant_ref:
         if (!this.handleOk(lo, hi, count, G.GNTTAB_SWAP_GRANT_REF.size)) return -EFAULT;
         return this.swapBatch(v, lo, hi, count);
+      case G.GNTTABOP_cache_flush:
+        if (!this.handleOk(lo, hi, count, G.GNTTAB_CACHE_FLUSH.size)) return -EFAULT;
+        return this.cacheFlushBatch(v, lo, hi, count, (cmd & ~GNTTABOP_CMD_MASK) >>> 0);
       default:
         return -ENOSYS;
     }
@@ -909,5 +913,76 @@ export class GrantTables {
       if (!this.writeField(v, lo, hi, i, size, 8, 2)) return -EFAULT;
     }
     return 0;
+  }
+
+  // ---- cache_flush ---------------------------------------------------------------------------
+
+  /**
+   * gnttab_cache_flush: each element in turn. The first to fail ends the call with its
+   * errno (the ones before it are done; nothing is written back). `curRef`, the
+   * continuation argument, is where the first element's search of the owner's active
+   * entries starts; every later element searches from 0. Xen may preempt that search
+   * every 4096 entries and re-issue the call with the ref reached in cmd's bits 12-31;
+   * this simulator never preempts, so it searches on to the end.
+   */
+  private cacheFlushBatch(v: Vcpu, lo: number, hi: number, count: number, curRef: number): number {
+    const size = G.GNTTAB_CACHE_FLUSH.size;
+    const dv = this.dv;
+    let cur = curRef;
+    for (let i = 0; i < count; i++) {
+      if (!this.readElem(v, lo, hi, i, size)) return -EFAULT;
+      const rc = this.cacheFlushOne(v.domain, dv.getUint32(0, true), dv.getUint32(4, true), dv.getUint16(8, true),
+        dv.getUint16(10, true), dv.getUint32(12, true), cur);
+      if (rc < 0) return rc;
+      cur = 0;
+    }
+    return 0;
+  }
+
+  /**
+   * _cache_flush on x86, in 4.17's order: offset or length beyond the page, or op bits
+   * other than CLEAN|INVAL, -EINVAL (GNTTAB_CACHE_SOURCE_GREF included: Xen's -EOPNOTSUPP
+   * for it comes after this check and is never reached); an empty range (length or op
+   * 0) 0, or -EILSEQ inside a continuation; dev_bus_addr >> 12 not RAM, -EINVAL; a free
+   * frame or Xen's own, -EPERM; another domain's frame the caller holds no pinned grant
+   * of, -EINVAL; then the flush, where x86 cannot invalidate without writing back:
+   * INVAL alone -EOPNOTSUPP, CLEAN with or without INVAL 0.
+   */
+  private cacheFlushOne(ld: Domain, addrLo: number, addrHi: number, offset: number, length: number, op: number,
+    curRef: number): number {
+    if (offset >= PAGE || length > PAGE || offset + length > PAGE) return this.flushFail(ld, -EINVAL, 'range beyond the page');
+    if ((op & ~(G.GNTTAB_CACHE_CLEAN | G.GNTTAB_CACHE_INVAL)) !== 0) return this.flushFail(ld, -EINVAL, 'unknown op bits');
+    if (length === 0 || op === 0) return curRef === 0 ? 0 : this.flushFail(ld, -EILSEQ, 'empty element in a continuation');
+    const mfn = addrHi * 1048576 + (addrLo >>> 12);
+    const refs = this.host.mm.refs;
+    if (!refs.isRam(mfn)) return this.flushFail(ld, -EINVAL, 'dev_bus_addr is not RAM');
+    const owner = refs.getPageAnyOwner(mfn);
+    if (owner === undefined) return this.flushFail(ld, -EPERM, 'frame has no owner with a grant table');
+    let rc = 0;
+    // Xen keeps the reference it took here (only its system domains lack a table); we drop it.
+    if (owner.grants === null) rc = this.flushFail(ld, -EPERM, 'frame has no owner with a grant table');
+    else if (owner !== ld && !this.grantMapExists(ld, owner.grants, mfn, curRef)) {
+      rc = this.flushFail(ld, -EINVAL, 'foreign frame not pinned by a grant to the caller');
+    } else if ((op & G.GNTTAB_CACHE_CLEAN) === 0) rc = this.flushFail(ld, -EOPNOTSUPP, 'invalidate without clean');
+    refs.putPage(mfn);
+    return rc;
+  }
+
+  /**
+   * grant_map_exists: an active entry of the owner's, at `from` or above, that the
+   * caller has pinned (mapped, host or device) and that holds `mfn`.
+   */
+  private grantMapExists(ld: Domain, rg: DomainGrants, mfn: number, from: number): boolean {
+    const n = rg.nrEntries;
+    for (let ref = from; ref < n; ref++) {
+      if (rg.pin[ref] !== 0 && rg.actDomid[ref] === ld.domid && rg.actFrame[ref] === mfn) return true;
+    }
+    return false;
+  }
+
+  /** A rejected cache_flush element: logged at debug level with the rule. */
+  private flushFail(d: Domain, rc: number, rule: string): number {
+    if (d.log.isLevelEnabled('debug')) d.log.debug({ sub: 'gnttab', dom: d.domid, rc: errnoName(rc), rule }, 'cache_flush rejected');
+    return rc;
   }
 }

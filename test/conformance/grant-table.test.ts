@@ -11,7 +11,8 @@ import {
 import {
   PTE_A, PTE_D, PTE_P, PTE_RW, mmuextOp, pte, updateVaMapping,
 } from '../../guests/lib/xen-calls.ts';
-import { EFAULT, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
+import { OWNER_NONE, OWNER_XEN_PRIVATE } from '../../hypervisor/arch/frame-table.ts';
+import { EFAULT, EILSEQ, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH } from '../../hypervisor/public/errno.ts';
 import * as G from '../../hypervisor/public/grant-table.ts';
 import { GuestTrap, TRAP_page_fault } from '../../hypervisor/public/vcpu.ts';
 import { DOMID_SELF, MMUEXT_PIN_L1_TABLE, MMUEXT_UNPIN_TABLE } from '../../hypervisor/public/xen.ts';
@@ -535,6 +536,168 @@ describe('grant tables (GNTTABOP_*, version 1)', () => {
       grant(8);
       const r = gnttabCopy(ge.v, ge.buf, [{ source: { refOrGmfn: 8, domid: gr.domid, offset: 0 }, dest: { refOrGmfn: ge.allocPage().mfn, domid: DOMID_SELF, offset: 0 }, len: 0, flags: SRC }]);
       expect(r.statuses).to.deep.equal([0]);
+    });
+  });
+
+  // ---- cache_flush (x86) ------------------------------------------------------------------------
+
+  describe('cache_flush', () => {
+    const CLEAN = G.GNTTAB_CACHE_CLEAN;
+    const INVAL = G.GNTTAB_CACHE_INVAL;
+    const F = G.GNTTAB_CACHE_FLUSH.fields;
+    const SIZE = G.GNTTAB_CACHE_FLUSH.size;
+    interface Flush { mfn: number; offset?: number; length?: number; op?: number; addrBits?: number }
+
+    /**
+     * Writes `items` as struct gnttab_cache_flush at `at` in k's memory and issues the op,
+     * with `opaque` (a ref, a multiple of 4096) as the continuation argument in cmd's bits 12-31.
+     */
+    const flush = (k: GuestKernel, items: readonly Flush[], opaque = 0, at = k.buf): number => {
+      items.forEach((it, i) => {
+        const e = at + i * SIZE;
+        const addr = it.mfn * 4096 + (it.addrBits ?? 0);
+        k.v.store64(e + F['a.dev_bus_addr'].offset, addr >>> 0, Math.floor(addr / 4294967296) >>> 0);
+        k.v.store16(e + F.offset.offset, it.offset ?? 0);
+        k.v.store16(e + F.length.offset, it.length ?? 4096);
+        k.v.store32(e + F.op.offset, it.op ?? CLEAN);
+      });
+      return gnttabOp(k.v, G.GNTTABOP_cache_flush | opaque, at, items.length);
+    };
+
+    /** Grows the granter's table to 9 frames and grants, as ref 4100, a second page (holding 0x5678) to the grantee. */
+    const grantHighRef = (): Page => {
+      const s = setupTable(gr.v, gr.buf, 9);
+      expect(s.status).to.equal(G.GNTST_okay);
+      const va = gr.allocPage().va;
+      expect(updateVaMapping(gr.v, va, pte(s.frames[8], PTE_P | PTE_RW | PTE_A | PTE_D), 0)).to.equal(0);
+      const page = gr.allocPage();
+      gr.v.store32(page.va, 0x5678);
+      grantAccess(gr.v, va, 4100 - 8 * 512, ge.domid, page.mfn, false, 0);
+      return page;
+    };
+
+    it('CLEAN and CLEAN|INVAL return 0 on a page the caller maps by grant (host or device map) and on its own pages', () => {
+      grant(8);
+      const other = gr.allocPage();
+      grant(9, { frame: other.mfn });
+      mapAt(HOST, 8);
+      mapAt(DEV, 9);
+      expect(flush(ge, [{ mfn: data.mfn }])).to.equal(0);
+      expect(flush(ge, [{ mfn: data.mfn, op: CLEAN | INVAL }])).to.equal(0);
+      expect(flush(ge, [{ mfn: other.mfn, offset: 100, length: 8 }])).to.equal(0);
+      expect(flush(ge, [{ mfn: ge.allocPage().mfn, op: CLEAN | INVAL }])).to.equal(0);
+      expect(flush(gr, [{ mfn: data.mfn }])).to.equal(0);
+    });
+
+    it('INVAL alone returns -EOPNOTSUPP (x86 cannot invalidate without writing back), after the grant check', () => {
+      grant(8);
+      expect(flush(ge, [{ mfn: data.mfn, op: INVAL }])).to.equal(-EINVAL);
+      mapAt(HOST, 8);
+      expect(flush(ge, [{ mfn: data.mfn, op: INVAL }])).to.equal(-EOPNOTSUPP);
+      expect(flush(ge, [{ mfn: ge.allocPage().mfn, op: INVAL }])).to.equal(-EOPNOTSUPP);
+    });
+
+    it('an offset or length beyond the page returns -EINVAL, even for an empty range', () => {
+      const mine = ge.allocPage().mfn;
+      expect(flush(ge, [{ mfn: mine, offset: 4096, length: 0 }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine, length: 4097, op: 0 }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine, offset: 4000, length: 97 }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine, offset: 4000, length: 96 }])).to.equal(0);
+    });
+
+    it('op bits other than CLEAN and INVAL return -EINVAL, GNTTAB_CACHE_SOURCE_GREF included (its -EOPNOTSUPP is never reached)', () => {
+      const mine = ge.allocPage().mfn;
+      expect(flush(ge, [{ mfn: mine, op: CLEAN | 4 }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine, op: CLEAN | G.GNTTAB_CACHE_SOURCE_GREF }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine, op: G.GNTTAB_CACHE_SOURCE_GREF, length: 0 }])).to.equal(-EINVAL);
+    });
+
+    it('length 0 or op 0 returns 0 without looking at the frame', () => {
+      const beyond = t.m.hv.frames.nrFrames;
+      expect(flush(ge, [{ mfn: beyond, length: 0 }])).to.equal(0);
+      expect(flush(ge, [{ mfn: beyond, op: 0 }])).to.equal(0);
+      expect(flush(ge, [{ mfn: data.mfn, op: INVAL, length: 0 }])).to.equal(0);
+    });
+
+    it("a dev_bus_addr whose frame is not RAM returns -EINVAL; the address's low 12 bits are ignored", () => {
+      expect(flush(ge, [{ mfn: t.m.hv.frames.nrFrames }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: 2 ** 40 + ge.allocPage().mfn }])).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: ge.allocPage().mfn, addrBits: 0xfff }])).to.equal(0);
+    });
+
+    it("a free frame, or one of Xen's own, returns -EPERM and takes no reference", () => {
+      const frames = t.m.hv.frames;
+      const free = frames.owner.indexOf(OWNER_NONE);
+      const xen = frames.owner.indexOf(OWNER_XEN_PRIVATE);
+      expect([free, xen].every((f) => f >= 0)).to.equal(true);
+      const before = [frames.count[free], frames.count[xen]];
+      expect(flush(ge, [{ mfn: free }])).to.equal(-EPERM);
+      expect(flush(ge, [{ mfn: xen, op: CLEAN | INVAL }])).to.equal(-EPERM);
+      expect([frames.count[free], frames.count[xen]]).to.deep.equal(before);
+    });
+
+    it("another domain's frame that the caller has no grant mapping of returns -EINVAL: granted but unmapped, mapped by a third domain, unmapped again", () => {
+      grant(8);
+      expect(flush(ge, [{ mfn: data.mfn }])).to.equal(-EINVAL);
+      grant(9, { to: t.dom0.domid });
+      mapAt(HOST, 9, t.dom0);
+      expect(flush(ge, [{ mfn: data.mfn }])).to.equal(-EINVAL);
+      expect(flush(t.dom0, [{ mfn: data.mfn }])).to.equal(0);
+      expect(flush(t.dom0, [{ mfn: ge.allocPage().mfn }])).to.equal(-EINVAL); // privilege is no bypass
+      const m = mapAt(HOST, 8);
+      expect(flush(ge, [{ mfn: data.mfn }])).to.equal(0);
+      expect(flush(ge, [{ mfn: gr.allocPage().mfn }])).to.equal(-EINVAL); // the grant covers its own frame only
+      expect(unmapGrantRef(ge.v, ge.buf, { hostAddr: m.va, devBusAddr: 0, handle: m.handle }).status).to.equal(G.GNTST_okay);
+      expect(flush(ge, [{ mfn: data.mfn }])).to.equal(-EINVAL);
+    });
+
+    it('the first element that fails ends the call with its errno; the elements after it are not read', () => {
+      const q = ge.allocPage();
+      const p = ge.allocPage();
+      expect(p.va).to.equal(q.va + 4096);
+      expect(updateVaMapping(ge.v, p.va, { lo: 0, hi: 0 }, 2)).to.equal(0);
+      const mine = ge.allocPage().mfn;
+      // Two elements in the last 32 bytes of q; a third would be in the unmapped page p.
+      const at = p.va - 2 * SIZE;
+      expect(flush(ge, [{ mfn: mine }, { mfn: data.mfn }], 0, at)).to.equal(-EINVAL);
+      expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, at, 3)).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: mine }, { mfn: mine, op: INVAL }], 0, at)).to.equal(-EOPNOTSUPP);
+      expect(flush(ge, [{ mfn: mine }, { mfn: mine }], 0, at)).to.equal(0);
+      expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, at, 3)).to.equal(-EFAULT);
+    });
+
+    it('an array outside guest space returns -EFAULT; count 0 returns 0', () => {
+      expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, -0x7fff00000000, 1)).to.equal(-EFAULT);
+      expect(gnttabOp(ge.v, G.GNTTABOP_cache_flush, ge.buf, 0)).to.equal(0);
+    });
+
+    it("the continuation argument (cmd bits 12-31) is the ref where the first element's grant search resumes", () => {
+      grant(8);
+      mapAt(HOST, 8);
+      expect(flush(ge, [{ mfn: data.mfn }], 4096)).to.equal(-EINVAL); // beyond the table's 512 entries
+      const high = grantHighRef();
+      expect(mapAt(HOST, 4100).status).to.equal(G.GNTST_okay);
+      expect(flush(ge, [{ mfn: high.mfn }], 4096)).to.equal(0);
+      expect(flush(ge, [{ mfn: high.mfn }], 8192)).to.equal(-EINVAL);
+      expect(flush(ge, [{ mfn: data.mfn }], 4096)).to.equal(-EINVAL); // ref 8 lies below
+      expect(flush(ge, [{ mfn: data.mfn }], 0)).to.equal(0);
+      expect(flush(ge, [{ mfn: ge.allocPage().mfn }], 8192)).to.equal(0); // its own page: no search
+    });
+
+    it('the continuation argument applies to the first element only: later ones search from ref 0', () => {
+      grant(8);
+      mapAt(HOST, 8);
+      const high = grantHighRef();
+      mapAt(HOST, 4100);
+      expect(flush(ge, [{ mfn: high.mfn }, { mfn: data.mfn }], 4096)).to.equal(0);
+      expect(flush(ge, [{ mfn: data.mfn }, { mfn: high.mfn }], 4096)).to.equal(-EINVAL);
+    });
+
+    it('an empty element while a continuation is in progress returns -EILSEQ', () => {
+      const mine = ge.allocPage().mfn;
+      expect(flush(ge, [{ mfn: mine, length: 0 }], 4096)).to.equal(-EILSEQ);
+      expect(flush(ge, [{ mfn: mine, op: 0 }], 4096)).to.equal(-EILSEQ);
+      expect(flush(ge, [{ mfn: mine }, { mfn: mine, length: 0 }], 4096)).to.equal(0);
     });
   });
 
