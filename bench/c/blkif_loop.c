@@ -5,7 +5,8 @@
  * windows of this process's CPU time (so that time the host gives to other processes is
  * not counted), and the best window's rate. Prints round trips per second and
  * notifications per round trip; the optional argument is the CPU time to measure, in ms.
- * Built by the bench with gcc -O2 against libxen-dev's headers.
+ * Built by the bench with gcc -O2 against libxen-dev's headers; the ring's barriers and
+ * the back end's request checks are test/interop/c/xen_blkif.h, shared with blkif_peer.c.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,32 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-/* x86-64 is TSO: the write and read barriers only stop the compiler; the full barrier
- * is a real fence, as Linux's virt_mb(). */
-#define xen_mb()  __sync_synchronize()
-#define xen_rmb() __asm__ __volatile__("" ::: "memory")
-#define xen_wmb() __asm__ __volatile__("" ::: "memory")
-
-#include <xen/io/ring.h>
-#include <xen/io/blkif.h>
-
-static int request_ok(const blkif_request_t *req)
-{
-    unsigned int i;
-
-    if (req->operation != BLKIF_OP_READ && req->operation != BLKIF_OP_WRITE &&
-        req->operation != BLKIF_OP_WRITE_BARRIER && req->operation != BLKIF_OP_FLUSH_DISKCACHE)
-        return 0;
-    if (req->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST)
-        return 0;
-    if (req->nr_segments == 0 &&
-        (req->operation == BLKIF_OP_READ || req->operation == BLKIF_OP_WRITE))
-        return 0;
-    for (i = 0; i < req->nr_segments; i++)
-        if (req->seg[i].last_sect > 7 || req->seg[i].first_sect > req->seg[i].last_sect)
-            return 0;
-    return 1;
-}
+#include "../../test/interop/c/xen_blkif.h"
 
 #define WINDOWS 8
 

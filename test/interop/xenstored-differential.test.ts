@@ -4,18 +4,19 @@
 // connection received after it must be the same, up to transaction ids and the allowed
 // divergences below. The reference is a long-lived daemon named by
 // XENSIM_REFERENCE_XENSTORED (.ci/run starts one); its domains speak over an emulated
-// ring through test/interop/c/xs_ring_bridge.c. Pending without that variable or gcc.
+// ring through test/interop/c/xs_socket_bridge.c. Pending without that variable, gcc or
+// Xen's headers.
 //
 // XENSIM_XENSTORED_UNDER_TEST=<socket of a second reference> replaces ours by a second
 // reference daemon: a check of the harness itself (every script must then agree).
 
 import { expect } from 'chai';
-import { rmSync } from 'node:fs';
 import { itOrSkip, missingReason } from '../support/needs.ts';
+import { XenstoredClients } from '../support/xenstored-clients.ts';
+import { startXensimXenstored } from '../support/xenstored-process.ts';
 import {
-  REFERENCE_ENV, RING_BRIDGE_NEEDS, ReferenceXenstored, XensimXenstored, buildRingBridge, referenceFromEnv,
-  type XenstoredUnderTest,
-} from '../support/reference-xenstored.ts';
+  DOMAIN_BRIDGE_NEEDS, REFERENCE_ENV, attachReferenceXenstored, referenceFromEnv,
+} from '../support/xenstored-reference-process.ts';
 import { describeStep, parseStep, replay, showPair, type Outcome, type Request, type Script } from '../support/xs-script.ts';
 import type { XsWireClient } from '../support/xs-wire-client.ts';
 import { SCRIPTS } from './xenstored-scripts.ts';
@@ -63,7 +64,7 @@ export const NORMALISED = [
   "DIRECTORY_PART's generation becomes <gen>: each implementation counts its own",
 ];
 
-type Side = { readonly server: XenstoredUnderTest; readonly isReference: boolean };
+type Side = { readonly server: XenstoredClients; readonly isReference: boolean };
 
 /** Opens the script's connections, replays it, and cleans up before and after. */
 async function run(side: Side, script: Script): Promise<Outcome[]> {
@@ -126,33 +127,28 @@ function differences(script: Script, ref: Outcome[], ours: Outcome[]): string[] 
 const reference = referenceFromEnv();
 const skipReason = reference === null
   ? `set ${REFERENCE_ENV} to the socket of a reference xenstored (../shared/tools/xenstored-peer/start.sh SOCKET)`
-  : missingReason(RING_BRIDGE_NEEDS);
+  : missingReason(DOMAIN_BRIDGE_NEEDS);
 const itDiff = itOrSkip(skipReason);
 
 describe('interop: our xenstored answers every script as xenstored 4.17 does', function () {
   let ref: Side | null = null;
   let ours: Side | null = null;
-  let bridgeDir = '';
 
   before(async function () {
     if (skipReason !== '') return;
-    const bridge = buildRingBridge();
-    bridgeDir = bridge.dir;
-    ref = { server: new ReferenceXenstored('xenstored 4.17', reference!.socket, reference!.runDir, bridge.exe), isReference: true };
+    // The domains the scripts connect as, each with a domain socket on both servers.
+    const domains = [...new Set(SCRIPTS.flatMap((s) => Object.values(s.conns).filter((c) => c !== 'dom0')))] as number[];
+    ref = { server: new XenstoredClients(await attachReferenceXenstored(reference!, { domains }, 'xenstored 4.17')), isReference: true };
     const second = process.env.XENSIM_XENSTORED_UNDER_TEST;
-    if (second) {
-      const other = referenceFromEnv({ [REFERENCE_ENV]: second });
-      ours = { server: new ReferenceXenstored('second reference', other!.socket, other!.runDir, bridge.exe), isReference: true };
-    } else {
-      const domids = [...new Set(SCRIPTS.flatMap((s) => Object.values(s.conns).filter((c) => c !== 'dom0')))] as number[];
-      ours = { server: await XensimXenstored.start(domids), isReference: false };
-    }
+    const server = second
+      ? await attachReferenceXenstored(referenceFromEnv({ [REFERENCE_ENV]: second })!, { domains }, 'second reference')
+      : await startXensimXenstored({ domains });
+    ours = { server: new XenstoredClients(server), isReference: Boolean(second) };
   });
 
   after(async function () {
     await ref?.server.stop();
     await ours?.server.stop();
-    if (bridgeDir) rmSync(bridgeDir, { recursive: true, force: true });
   });
 
   for (const script of SCRIPTS) {

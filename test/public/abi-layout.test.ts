@@ -1,12 +1,9 @@
 // Checks hypervisor/public/ against Xen's own headers (Debian libxen-dev): generates a C
-// program from the TypeScript layouts and constants, compiles it with gcc, runs it, and
-// compares every size, offset and value. Pending when gcc or the headers are missing.
+// probe from the TypeScript layouts and constants, compiles it with gcc, runs it, and
+// compares every size, offset and value (the probe is test/support/xen-c.ts's, as for
+// rings/). Pending when gcc or the headers are missing.
 
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { StructLayout } from '../../hypervisor/public/layout.ts';
 import * as archX86 from '../../hypervisor/public/arch-x86.ts';
 import * as callback from '../../hypervisor/public/callback.ts';
@@ -19,7 +16,8 @@ import * as grantTable from '../../hypervisor/public/grant-table.ts';
 import * as memory from '../../hypervisor/public/memory.ts';
 import * as version from '../../hypervisor/public/version.ts';
 import * as xen from '../../hypervisor/public/xen.ts';
-import { hasCommand, hasFile, itNeeds, missingPackages } from '../support/needs.ts';
+import { itNeeds, missingPackages } from '../support/needs.ts';
+import { XEN_C_NEEDS, layoutMismatches, probeXenC, type Probe } from '../support/xen-c.ts';
 
 const MODULES: Record<string, object> = {
   'xen.ts': xen,
@@ -127,133 +125,50 @@ for (const [file, mod] of Object.entries(MODULES)) {
   for (const [name, value] of numbersOf(mod)) if (!constants.has(name)) constants.set(name, { value, file });
 }
 
-// A signed or unsigned C integer printed exactly, whatever its type.
-const C_PRELUDE = `#define __XEN_TOOLS__ 1 /* domctl.h is for the toolstack only */
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <xen/xen.h>
-#include <xen/event_channel.h>
-#include <xen/grant_table.h>
-#include <xen/memory.h>
-#include <xen/version.h>
-#include <xen/features.h>
-#include <xen/callback.h>
-#include <xen/domctl.h>
-#include <xen/sched.h>
-#include <xen/vcpu.h>
-
-#define NEG(x) ((x) < 0)
-#define ABS(x) (NEG(x) ? (unsigned long long)-(long long)(x) : (unsigned long long)(x))
-#define VALUE(tag, name, x) printf("%s\\t%s\\t%s%llu\\n", tag, name, NEG(x) ? "-" : "", ABS(x))
-`;
-
-function cProgram(): string {
-  const body: string[] = [];
-  for (const l of layouts) {
-    body.push(`  printf("size\\t%s\\t%zu\\n", "${l.cName}", sizeof(${l.cName}));`);
-    for (const [path, f] of Object.entries(l.fields)) {
-      const size = f.size === 0 ? '(size_t)0' : `sizeof(((${l.cName} *)0)->${path})`;
-      body.push(
-        `  printf("field\\t%s\\t%s\\t%zu\\t%zu\\n", "${l.cName}", "${path}", offsetof(${l.cName}, ${path}), ${size});`,
-      );
-    }
-  }
-  for (const name of constants.keys()) {
-    const macro = cMacro(name);
-    body.push(`#ifdef ${macro}`, `  VALUE("const", "${name}", ${macro});`, '#endif');
-  }
-  for (const [macro, , arg] of HELPERS) body.push(`  VALUE("helper", "${macro}(${arg})", ${macro}(${arg}));`);
-  // errno.h enumerates itself through a caller-supplied XEN_ERRNO(); __XEN__ adds the internal ones.
-  const errnos = [
-    '#define __XEN__ 1',
-    '#define XEN_ERRNO(name, value) VALUE("errno", #name, value);',
-    '#include <xen/errno.h>',
-    '#undef __XEN__',
-  ];
-  return `${C_PRELUDE}\nint main(void)\n{\n${body.join('\n')}\n${errnos.join('\n')}\n  return 0;\n}\n`;
-}
-
-interface Probe {
-  sizes: Map<string, number>;
-  fields: Map<string, { offset: number; size: number }>;
-  values: Map<string, Map<string, bigint>>;
-  macros: Set<string>;
-}
-
-const GCC_FLAGS = ['-std=gnu11', '-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__', '-Wall'];
-
-function run(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`${cmd} failed: ${err.stderr || err.message}`);
-  }
-}
-
-function probe(dir: string): Probe {
-  const src = join(dir, 'abi.c');
-  const exe = join(dir, 'abi');
-  writeFileSync(src, cProgram());
-  run('gcc', [...GCC_FLAGS, '-o', exe, src]);
-  const out: Probe = { sizes: new Map(), fields: new Map(), values: new Map(), macros: new Set() };
-  for (const line of run(exe, []).split('\n')) {
-    const [tag, a, b, c, d] = line.split('\t');
-    if (tag === 'size') out.sizes.set(a!, Number(b));
-    else if (tag === 'field') out.fields.set(`${a}|${b}`, { offset: Number(c), size: Number(d) });
-    else if (tag) {
-      if (!out.values.has(tag)) out.values.set(tag, new Map());
-      out.values.get(tag)!.set(a!, BigInt(b!));
-    }
-  }
-  for (const line of run('gcc', [...GCC_FLAGS, '-E', '-dM', src]).split('\n')) {
-    const m = /^#define ([A-Za-z_]\w*)(\(?)/.exec(line);
-    if (m && m[2] === '') out.macros.add(m[1]!);
-  }
-  return out;
-}
-
-const needs = [
-  { test: hasCommand('gcc'), pkg: 'gcc' },
-  { test: hasFile('/usr/include/xen/xen.h'), pkg: 'libxen-dev' },
+const INCLUDES = [
+  'xen/xen.h', 'xen/event_channel.h', 'xen/grant_table.h', 'xen/memory.h', 'xen/version.h', 'xen/features.h',
+  'xen/callback.h', 'xen/domctl.h', 'xen/sched.h', 'xen/vcpu.h',
 ];
-const itC = itNeeds(needs);
+
+/** The probe's values: each constant under its TS name, each helper as `MACRO(arg)`, errnos as `errno NAME`. */
+function probe(): Probe {
+  const exprs: { name: string; expr: string; guard?: string }[] = [];
+  for (const name of constants.keys()) exprs.push({ name, expr: cMacro(name), guard: cMacro(name) });
+  for (const [macro, , arg] of HELPERS) exprs.push({ name: `${macro}(${arg})`, expr: `${macro}(${arg})` });
+  return probeXenC(INCLUDES, layouts, exprs, {
+    prelude: ['#define __XEN_TOOLS__ 1 /* domctl.h is for the toolstack only */'],
+    // errno.h enumerates itself through a caller-supplied XEN_ERRNO(); __XEN__ adds the internal ones.
+    body: [
+      '#define __XEN__ 1',
+      '#define XEN_ERRNO(name, value) SHOW("errno " #name, value);',
+      '#include <xen/errno.h>',
+      '#undef __XEN__',
+    ],
+  });
+}
+
+const itC = itNeeds(XEN_C_NEEDS);
 
 describe("hypervisor/public matches Xen's public headers", () => {
-  let dir = '';
   let c: Probe;
 
   before(() => {
-    if (missingPackages(needs).length > 0) return;
-    dir = mkdtempSync(join(tmpdir(), 'xensim-abi-'));
-    c = probe(dir);
-  });
-  after(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (missingPackages(XEN_C_NEEDS).length > 0) return;
+    c = probe();
   });
 
   for (const l of layouts) {
     itC(`${l.cName} matches Xen's x86-64 layout (${l.size} bytes)`, () => {
-      const wrong: string[] = [];
-      if (c.sizes.get(l.cName) !== l.size) wrong.push(`sizeof is ${c.sizes.get(l.cName)}, not ${l.size}`);
-      for (const [path, f] of Object.entries(l.fields)) {
-        const got = c.fields.get(`${l.cName}|${path}`)!;
-        if (got.offset !== f.offset || got.size !== f.size) {
-          wrong.push(`${path} is [${got.offset}, ${got.size}], not [${f.offset}, ${f.size}]`);
-        }
-      }
-      expect(wrong).to.deep.equal([]);
+      expect(layoutMismatches(l, c)).to.deep.equal([]);
     });
   }
 
   for (const file of Object.keys(MODULES)) {
     itC(`constants in ${file} equal the header macros`, () => {
-      const found = c.values.get('const') ?? new Map<string, bigint>();
       const wrong: string[] = [];
       for (const [name, { value, file: where }] of constants) {
         if (where !== file) continue;
-        const got = found.get(name);
+        const got = c.values.get(name);
         if (got === undefined) {
           if (!(name in NOT_PUBLIC)) wrong.push(`${name}: no macro ${cMacro(name)} in the headers`);
         } else if (got !== BigInt(value)) {
@@ -276,12 +191,13 @@ describe("hypervisor/public matches Xen's public headers", () => {
 
   itC('errno.ts holds exactly the values of xen/errno.h', () => {
     const ours = new Map(numbersOf(errno).map(([name, value]) => [name, BigInt(value)]));
-    expect(ours).to.deep.equal(c.values.get('errno'));
+    const theirs = [...c.values].filter(([k]) => k.startsWith('errno ')).map(([k, v]): [string, bigint] => [k.slice(6), v]);
+    expect(ours).to.deep.equal(new Map(theirs));
   });
 
   itC('XENMEMF_* helpers compute what the header macros compute', () => {
     for (const [macro, fn, arg] of HELPERS) {
-      expect(BigInt(fn(arg)), `${macro}(${arg})`).to.equal(c.values.get('helper')?.get(`${macro}(${arg})`));
+      expect(BigInt(fn(arg)), `${macro}(${arg})`).to.equal(c.values.get(`${macro}(${arg})`));
     }
   });
 });

@@ -43,15 +43,25 @@ export interface Probe {
   readonly macros: Set<string>;
 }
 
+/** C lines a probe adds around what it generates. */
+export interface ProbeExtra {
+  /** Before the includes, e.g. `#define __XEN_TOOLS__ 1` for the toolstack-only headers. */
+  readonly prelude?: readonly string[];
+  /** At the end of main(); may print more values with SHOW(name, x). */
+  readonly body?: readonly string[];
+}
+
 /**
  * Builds and runs a probe: with `includes`, prints the size and every field of each
  * layout, and the value of each [name, C expression]. An expression may be wrapped in
  * `#ifdef` by the caller (through `guard`): absent names are then missing from `values`.
+ * Throws with gcc's stderr when the probe does not build.
  */
 export function probeXenC(
   includes: readonly string[],
   layouts: readonly StructLayout[],
   exprs: readonly { name: string; expr: string; guard?: string }[],
+  extra: ProbeExtra = {},
 ): Probe {
   const body: string[] = [];
   for (const l of layouts) {
@@ -66,7 +76,9 @@ export function probeXenC(
     body.push(`  SHOW("${name}", ${expr});`);
     if (guard) body.push('#endif');
   }
+  body.push(...(extra.body ?? []));
   const source = [
+    ...(extra.prelude ?? []),
     '#include <stddef.h>',
     '#include <stdint.h>',
     '#include <stdio.h>',

@@ -20,7 +20,9 @@ export interface RunningXenstored {
   readonly name: string;
   /** The privileged (dom0) socket. */
   readonly socket: string;
-  /** The socket whose clients act as unprivileged domain `domid` (one asked for at start). */
+  /** The domains asked for at start: each introduced, with a socket of its own. */
+  readonly domains: readonly number[];
+  /** The socket whose clients act as unprivileged domain `domid` (one of `domains`). */
   domainSocket(domid: number): string;
   /** Shuts it down; rejects if it did not shut down cleanly. */
   stop(): Promise<void>;
@@ -124,6 +126,7 @@ export async function startXensimXenstored(opts: XenstoredOptions = {}): Promise
   return {
     name: 'xensim xenstored',
     socket,
+    domains: [...domainSockets.keys()],
     domainSocket(domid) {
       const path = domainSockets.get(domid);
       if (path === undefined) throw new Error(`xensim xenstored was started without a socket for domain ${domid}`);

@@ -3,6 +3,7 @@
 // matches replies to requests by req_id, and keeps watch events apart in arrival order.
 // Test support only: imported by test suites, never by simulator code.
 
+import { connect } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { XS_GET_DOMAIN_PATH, XS_WATCH_EVENT, XSD_SOCKMSG } from '../../rings/xenstore.ts';
 
@@ -208,4 +209,23 @@ export class XsWireClient {
     this.input.destroy();
     if (this.output !== (this.input as unknown)) this.output.destroy();
   }
+}
+
+/** A client on the xenstored socket at `path`; rejects if nobody listens there. */
+export function connectXs(path: string, label: string): Promise<XsWireClient> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once('error', reject);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(new XsWireClient(s, s, label));
+    });
+  });
+}
+
+/** Sends a request that must be answered "OK" (a toolstack's step); rejects otherwise. */
+export async function sendExpectingOk(c: XsWireClient, type: number, payload: XsPayload, what: string): Promise<void> {
+  const r = await c.send(type, 0, payload);
+  const text = r.payload.toString('latin1');
+  if (text !== 'OK\0') throw new Error(`${c.label}: ${what} answered ${JSON.stringify(text)}`);
 }

@@ -4,6 +4,8 @@
  * file shared with the TypeScript side; the two take turns: for each command on stdin
  * this program reads the page from the file, runs the command on it, writes the page
  * back and prints one JSON line with what it saw and decided and its private indices.
+ * The ring's barriers and the back end's request checks are xen_blkif.h, shared with the
+ * bench's C loop.
  *
  *   blkif_peer front|back PAGE_FILE
  *
@@ -23,14 +25,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* x86-64 is TSO: the write and read barriers only stop the compiler; the full barrier
- * is a fence, as Linux's virt_mb(). */
-#define xen_mb()  __asm__ __volatile__("mfence" ::: "memory")
-#define xen_rmb() __asm__ __volatile__("" ::: "memory")
-#define xen_wmb() __asm__ __volatile__("" ::: "memory")
-
-#include <xen/io/ring.h>
-#include <xen/io/blkif.h>
+#include "xen_blkif.h"
 
 #define PAGE_BYTES 4096
 
@@ -75,25 +70,6 @@ static void build_request(blkif_request_t *req, uint32_t k)
         req->seg[j].first_sect = j % 8;
         req->seg[j].last_sect = (k % 5 == 4 && j == 0) ? 8 : 7;
     }
-}
-
-/* A back end's checks on a copied-out read, write, barrier or flush. */
-static int request_ok(const blkif_request_t *req)
-{
-    unsigned int i;
-
-    if (req->operation != BLKIF_OP_READ && req->operation != BLKIF_OP_WRITE &&
-        req->operation != BLKIF_OP_WRITE_BARRIER && req->operation != BLKIF_OP_FLUSH_DISKCACHE)
-        return 0;
-    if (req->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST)
-        return 0;
-    if (req->nr_segments == 0 &&
-        (req->operation == BLKIF_OP_READ || req->operation == BLKIF_OP_WRITE))
-        return 0;
-    for (i = 0; i < req->nr_segments; i++)
-        if (req->seg[i].last_sect > 7 || req->seg[i].first_sect > req->seg[i].last_sect)
-            return 0;
-    return 1;
 }
 
 static void print_pvt(void)
