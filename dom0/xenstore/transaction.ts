@@ -77,7 +77,10 @@ export class Transaction implements NodeDb {
     private readonly store: XsStore,
     /** Nodes it may touch (the transaction-nodes quota; Infinity for the privileged). */
     private readonly nodeLimit: number,
-  ) {}
+  ) {
+    // Starting takes a generation, as 4.17's does.
+    store.nextGeneration();
+  }
 
   private touch(name: string): XsNode | null {
     const mine = this.view.get(name);
@@ -96,17 +99,20 @@ export class Transaction implements NodeDb {
     return this.touch(name) ?? undefined;
   }
 
+  /** The transaction's version gets a generation now, as 4.17's does; the commit gives another. */
   write(node: XsNode): XsNode {
     this.touch(node.name);
-    this.view.set(node.name, node);
+    const mine: XsNode = { name: node.name, value: node.value, perms: node.perms, children: node.children, generation: this.store.nextGeneration() };
+    this.view.set(node.name, mine);
     this.changed.add(node.name);
-    return node;
+    return mine;
   }
 
   remove(name: string): void {
     this.touch(name);
     this.view.set(name, null);
     this.changed.add(name);
+    this.store.nextGeneration();
   }
 
   /** A change to `name` to announce at commit (once per node; exact only if every change was). */
