@@ -3,8 +3,8 @@
 // generation number that changes whenever the node does (xenstored's tdb records and
 // their generation counts). The generations come from one counter, which every stored,
 // removed or transaction-written node and every transaction start advances, as 4.17's
-// does. Nodes are replaced, never changed in place, so that a transaction can keep the
-// node it saw. dom0/xenstore layer.
+// does: domain records are dated by it too (known-domains.ts). Nodes are replaced, never
+// changed in place, so that a transaction can keep the node it saw. dom0/xenstore layer.
 
 import type { NodePerms } from './perms.ts';
 import { parentOf } from './paths.ts';
@@ -64,9 +64,9 @@ export class XsStore {
     return ++this.counter;
   }
 
-  /** Stores `node` under its name with a fresh generation; returns the stored node. */
-  put(node: XsNode): XsNode {
-    const stored: XsNode = { name: node.name, value: node.value, perms: node.perms, children: node.children, generation: ++this.counter };
+  /** Stores `node` (with `perms` for its list) under its name with a fresh generation; returns the stored node. */
+  put(node: XsNode, perms = node.perms): XsNode {
+    const stored: XsNode = { name: node.name, value: node.value, perms, children: node.children, generation: ++this.counter };
     this.nodes.set(node.name, stored);
     return stored;
   }
