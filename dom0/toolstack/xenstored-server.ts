@@ -100,6 +100,7 @@ export async function startXenstoredServer(opts: XenstoredServerOptions): Promis
     const dom = daemon.domains.get(id);
     dom.introduced = true;
     dom.ringGfn = 'socket';
+    daemon.known.add(id, daemon.store.generation);
   }
   const sockets = new Set<Socket>();
   const serve = (domid: number, privileged: boolean) => (sock: Socket): void => {

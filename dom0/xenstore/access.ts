@@ -5,7 +5,7 @@
 // exists below a directory the caller may not see. dom0/xenstore layer.
 
 import { parentOf } from './paths.ts';
-import { permForCaller } from './perms.ts';
+import { type DomainGenerations, permForCaller } from './perms.ts';
 import type { XsNode } from './store.ts';
 import type { NodeDb } from './transaction.ts';
 import type { XsErrno } from './wire.ts';
@@ -16,11 +16,13 @@ export interface Caller {
   readonly privileged: boolean;
   /** SET_TARGET's domain whose rights the caller shares, or -1. */
   readonly target: number;
+  /** The daemon's domain records, which decide the entries that count (perms.ts). */
+  readonly known: DomainGenerations;
 }
 
 /** The caller's access bits (XS_PERM_*) to `node`. */
 export function accessTo(caller: Caller, node: XsNode): number {
-  return permForCaller(node.perms, caller.domid, caller.privileged, caller.target);
+  return permForCaller(node.perms, caller.domid, caller.privileged, caller.target, caller.known, node.generation);
 }
 
 /**

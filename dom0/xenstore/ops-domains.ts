@@ -47,6 +47,7 @@ export function doIntroduce(req: XsRequest): Uint8Array | XsErrno {
   const port = atoi(strings[2]);
   if (port <= 0) return 'EINVAL';
   const dom = d.domains.get(domid);
+  d.known.add(domid, d.store.generation);
   if (dom.introduced) {
     // Again: the domain's connection starts afresh (no watches, no transactions), and no
     // second @introduceDomain.

@@ -9,7 +9,8 @@ import { baseName, canonicalize, childPath, isSpecial, isValidNodeName, parentOf
 import {
   XS_PERM_OWNER, XS_PERM_READ, XS_PERM_WRITE, type NodePerms, parsePerms, permStrings, withOwner,
 } from './perms.ts';
-import { type XsNode, nodeRecordBytes } from './store.ts';
+import { recordPermDomains } from './known-domains.ts';
+import { NO_GENERATION, type XsNode, nodeRecordBytes } from './store.ts';
 import type { NodeDb } from './transaction.ts';
 import { XENSTORE_PAYLOAD_MAX, type XsErrno, fromLatin1, latin1, nulTerminated, oneArg, splitStrings } from './wire.ts';
 import { atoi } from './ops-domains.ts';
@@ -138,7 +139,8 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
     if (p === '/') return 'ENOENT';
   }
   missing.reverse();
-  let perms: NodePerms = parent.perms;
+  // The list as read: entries that count for nobody on the parent stay so on the children.
+  let perms: NodePerms = d.known.permsOf(parent);
   if (!caller.privileged) {
     perms = withOwner(perms, caller.domid);
     // Checked against the nodes the domain owns now (inside a transaction, again at commit).
@@ -200,17 +202,19 @@ function removeTree(d: XenStored, db: NodeDb, node: XsNode, top: string): void {
 
 /**
  * SET_PERMS `path|perm|…`: needs write and owner rights on the node; an unprivileged
- * caller may not give the node away, and the new owner must exist.
+ * caller may not give the node away, and the new owner must exist (ENOENT); an entry
+ * naming a domain that does not exist counts for nobody, whatever domain comes later.
  */
 export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   const { d, db, caller } = req;
   const { strings } = splitStrings(req.payload);
   if (strings.length < 2) return 'EINVAL';
   if (!caller.privileged && strings.length - 1 > d.quotas.perms) return 'ENOSPC';
-  const perms = parsePerms(strings.slice(1));
-  if (perms === null) return 'EINVAL';
+  const parsed = parsePerms(strings.slice(1));
+  if (parsed === null) return 'EINVAL';
+  const perms = recordPermDomains(parsed, d.known, d, d.store.generation);
+  if (perms === null) return 'ENOENT';
   const newOwner = perms.ids[0];
-  if (!d.domainExists(newOwner)) return 'ENOENT';
   const raw = strings[0];
   if (isSpecial(raw)) return setSpecialPerms(req, raw, perms);
   const name = nodeName(req, raw);
@@ -219,14 +223,15 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   if (typeof node === 'string') return node;
   const oldOwner = node.perms.ids[0];
   if (!caller.privileged && newOwner !== oldOwner) return 'EPERM';
-  const next: XsNode = { ...node, perms };
+  // A list made afresh: its entries are judged from now on, not by the node's age.
+  const next: XsNode = { ...node, perms, generation: NO_GENERATION };
   if (!sizeAllowed(req, next)) return 'ENOSPC';
   const stored = db.write(next);
   if (newOwner !== oldOwner) {
     d.countNodes(db, oldOwner, -1);
     d.countNodes(db, newOwner, 1);
   }
-  d.fireWatches(db, name, false, stored, node.perms);
+  d.fireWatches(db, name, false, stored, d.known.permsOf(node));
   return OK;
 }
 

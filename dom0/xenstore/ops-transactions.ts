@@ -16,7 +16,7 @@ export function doTransactionStart(req: XsRequest): Uint8Array | XsErrno {
   let id = conn.nextTransactionId;
   while (id === 0 || conn.transactions.has(id)) id = (id + 1) >>> 0;
   conn.nextTransactionId = (id + 1) >>> 0;
-  conn.transactions.set(id, new Transaction(id, d.store, conn.privileged ? Infinity : d.quotas.transactionNodes));
+  conn.transactions.set(id, new Transaction(id, d.store, d.known, conn.privileged ? Infinity : d.quotas.transactionNodes));
   return latin1(`${id}\0`);
 }
 

@@ -1,8 +1,10 @@
 // The XenStore tree: nodes by absolute path, each with a value (any bytes), a
 // permission list and its children's names in the order they were created, plus a
 // generation number that changes whenever the node does (xenstored's tdb records and
-// their generation counts). Nodes are replaced, never changed in place, so that a
-// transaction can keep the node it saw. dom0/xenstore layer.
+// their generation counts). The generations come from one counter, which every stored,
+// removed or transaction-written node and every transaction start advances, as 4.17's
+// does: domain records are dated by it too (known-domains.ts). Nodes are replaced, never
+// changed in place, so that a transaction can keep the node it saw. dom0/xenstore layer.
 
 import type { NodePerms } from './perms.ts';
 import { parentOf } from './paths.ts';
@@ -37,7 +39,7 @@ export function nodeRecordBytes(node: XsNode, extraChild = 0): number {
 /** The committed tree. */
 export class XsStore {
   private readonly nodes = new Map<string, XsNode>();
-  private generation = 0;
+  private counter = 0;
 
   /** The root, owned by dom0 with no access for others, and nothing else. */
   constructor(rootPerms: NodePerms) {
@@ -52,15 +54,26 @@ export class XsStore {
     return this.nodes.has(name);
   }
 
-  /** Stores `node` under its name with a fresh generation; returns the stored node. */
-  put(node: XsNode): XsNode {
-    const stored: XsNode = { name: node.name, value: node.value, perms: node.perms, children: node.children, generation: ++this.generation };
+  /** The last generation handed out. */
+  get generation(): number {
+    return this.counter;
+  }
+
+  /** A new generation, for a change that is not a node stored here (yet). */
+  nextGeneration(): number {
+    return ++this.counter;
+  }
+
+  /** Stores `node` (with `perms` for its list) under its name with a fresh generation; returns the stored node. */
+  put(node: XsNode, perms = node.perms): XsNode {
+    const stored: XsNode = { name: node.name, value: node.value, perms, children: node.children, generation: ++this.counter };
     this.nodes.set(node.name, stored);
     return stored;
   }
 
   delete(name: string): void {
     this.nodes.delete(name);
+    this.counter++;
   }
 
   /** The number of nodes, the root included. */

@@ -5,6 +5,7 @@
 // them has changed meanwhile, and otherwise applies the changes in one step and fires the
 // watch events held back until then. dom0/xenstore layer.
 
+import type { KnownDomains } from './known-domains.ts';
 import type { NodePerms } from './perms.ts';
 import { NO_GENERATION, type XsNode, type XsStore } from './store.ts';
 
@@ -29,7 +30,12 @@ export interface NodeDb {
   readonly tx: Transaction | null;
   /** The node, or undefined; inside a transaction the read is recorded. */
   read(name: string): XsNode | undefined;
-  /** Stores a new version of a node (the caller made it; it is not changed afterwards). */
+  /**
+   * Stores a new version of a node (the caller made it; it is not changed afterwards).
+   * `node.generation` is that of the version it was made from, whose permission entries
+   * that count for nobody are then marked so for good, as 4.17 writes back the list its
+   * read adjusted; or NO_GENERATION for a node, or a list, made afresh: taken as given.
+   */
   write(node: XsNode): XsNode;
   remove(name: string): void;
 }
@@ -37,14 +43,17 @@ export interface NodeDb {
 /** Outside any transaction: straight to the committed tree. */
 export class DirectDb implements NodeDb {
   readonly tx = null;
-  constructor(private readonly store: XsStore) {}
+  constructor(
+    private readonly store: XsStore,
+    private readonly known: KnownDomains,
+  ) {}
 
   read(name: string): XsNode | undefined {
     return this.store.get(name);
   }
 
   write(node: XsNode): XsNode {
-    return this.store.put(node);
+    return this.store.put(node, node.generation === NO_GENERATION ? node.perms : this.known.permsOf(node));
   }
 
   remove(name: string): void {
@@ -75,9 +84,14 @@ export class Transaction implements NodeDb {
   constructor(
     readonly id: number,
     private readonly store: XsStore,
+    private readonly known: KnownDomains,
     /** Nodes it may touch (the transaction-nodes quota; Infinity for the privileged). */
     private readonly nodeLimit: number,
-  ) {}
+  ) {
+    // Starting takes a generation, as 4.17's does: a domain recorded after the start is
+    // younger than every node written before it.
+    store.nextGeneration();
+  }
 
   private touch(name: string): XsNode | null {
     const mine = this.view.get(name);
@@ -96,17 +110,21 @@ export class Transaction implements NodeDb {
     return this.touch(name) ?? undefined;
   }
 
+  /** The transaction's version gets a generation now (a later read judges its entries by it); the commit gives another. */
   write(node: XsNode): XsNode {
     this.touch(node.name);
-    this.view.set(node.name, node);
+    const perms = node.generation === NO_GENERATION ? node.perms : this.known.permsOf(node);
+    const mine: XsNode = { name: node.name, value: node.value, perms, children: node.children, generation: this.store.nextGeneration() };
+    this.view.set(node.name, mine);
     this.changed.add(node.name);
-    return node;
+    return mine;
   }
 
   remove(name: string): void {
     this.touch(name);
     this.view.set(name, null);
     this.changed.add(name);
+    this.store.nextGeneration();
   }
 
   /** A change to `name` to announce at commit (once per node; exact only if every change was). */
@@ -152,7 +170,7 @@ export class Transaction implements NodeDb {
       if (now === undefined) {
         if (before !== null) out.push({ name, exact, node: before, oldPerms: null, parentFallback: false });
       } else {
-        out.push({ name, exact, node: now, oldPerms: before?.perms ?? null, parentFallback: true });
+        out.push({ name, exact, node: now, oldPerms: before === null ? null : this.known.permsOf(before), parentFallback: true });
       }
     }
     return out;

@@ -8,9 +8,10 @@ import { type Caller, accessTo } from './access.ts';
 import { XsConnection, type XsMessageSink, type XsTransport } from './connection.ts';
 import { DEFAULT_QUOTAS, XsDomains, type XsQuotas } from './domains.ts';
 import { HANDLERS, XS_FLAG_NOTID, XS_FLAG_PRIV, type XsRequest } from './handlers.ts';
+import { KnownDomains } from './known-domains.ts';
 import { childPath, isChildOrSelf, isSpecial, parentOf, INTRODUCE_DOMAIN, RELEASE_DOMAIN } from './paths.ts';
 import { removeSubtree } from './ops-nodes.ts';
-import { type NodePerms, XS_PERM_READ, permForCaller } from './perms.ts';
+import { type NodePerms, XS_PERM_READ, permForCaller, withoutDomain } from './perms.ts';
 import { XsStore, type XsNode, nodeRecordBytes } from './store.ts';
 import { DirectDb, type NodeDb, type PendingEvent, type Transaction } from './transaction.ts';
 import {
@@ -46,6 +47,8 @@ const ROOT_PERMS: NodePerms = Object.freeze({ ids: [0], perms: [0] });
 export class XenStored implements XsMessageSink {
   readonly store = new XsStore(ROOT_PERMS);
   readonly domains = new XsDomains();
+  /** The domains xenstored holds a record of, and since which generation. */
+  readonly known = new KnownDomains();
   /** Live connections, oldest first: watch events go to them in this order. */
   readonly connections: XsConnection[] = [];
   readonly quotas: XsQuotas;
@@ -63,7 +66,7 @@ export class XenStored implements XsMessageSink {
     this.extraExists = opts.domainExists;
     this.trace = opts.trace;
     this.controlHooks = opts.controlHooks ?? {};
-    this.direct = new DirectDb(this.store);
+    this.direct = new DirectDb(this.store, this.known);
     this.domains.addNodes(0, 1); // the root
     const dom0 = this.domains.get(0);
     dom0.introduced = true;
@@ -100,7 +103,7 @@ export class XenStored implements XsMessageSink {
 
   /** The caller a connection acts as. */
   callerOf(conn: XsConnection): Caller {
-    return { domid: conn.domid, privileged: conn.privileged, target: this.domains.find(conn.domid)?.target ?? -1 };
+    return { domid: conn.domid, privileged: conn.privileged, target: this.domains.find(conn.domid)?.target ?? -1, known: this.known };
   }
 
   handleMessage(conn: XsConnection, hdr: XsHeader, payload: Uint8Array): void {
@@ -245,8 +248,8 @@ export class XenStored implements XsMessageSink {
 
   /**
    * A domain is gone (RELEASE, or its destruction): its connections close, dropping their
-   * watches and transactions; the nodes it owns are removed, as rm removes them; then
-   * @releaseDomain fires.
+   * watches and transactions; the nodes it owns are removed, as rm removes them, and so
+   * are its record and its entries in the special nodes' lists; then @releaseDomain fires.
    */
   releaseDomain(domid: number): void {
     for (const c of [...this.connections]) {
@@ -260,6 +263,9 @@ export class XenStored implements XsMessageSink {
     dom.ringGfn = '';
     dom.shutdown = false;
     this.removeOwnedNodes(domid);
+    // Its record goes: entries naming it count on no node written before a new record.
+    this.known.remove(domid);
+    for (const [name, p] of this.specialPerms) this.specialPerms.set(name, withoutDomain(p, domid));
     this.fireSpecial(RELEASE_DOMAIN);
   }
 

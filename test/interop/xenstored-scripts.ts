@@ -551,4 +551,67 @@ const malformed: Script = {
   ],
 };
 
-export const SCRIPTS: readonly Script[] = [basic, perms, transactions, watches, domains, quotas, malformed];
+// A domain's rights are read through SET_TARGET here: the stub 181 shares the rights of
+// whichever domain it targets, so a domid can be released and introduced again while the
+// connection reading stays. (An entry naming a domain that does not exist yet cannot be
+// shown: on the reference a domain once introduced goes on existing after RELEASE, so a
+// second run would differ from the first.) A domain is released before it is a target,
+// as 4.17 keeps a target introduced.
+const ignore: Script = {
+  title: 'entries naming a domain that is gone: a domid introduced again inherits nothing (XSA-322)',
+  conns: { d: 'dom0', u: 181 },
+  paths: ['/xsdiff-ignore'],
+  introduces: [183, 184, 185],
+  steps: [
+    'd INTRODUCE 183|0|7|',
+    'd WRITE /xsdiff-ignore/b|v',
+    'd SET_PERMS /xsdiff-ignore/b|n0|r183|',
+    'd WRITE /xsdiff-ignore/e|v',
+    'd SET_PERMS /xsdiff-ignore/e|n0|r183|',
+    'd RELEASE 183|',
+    'd WRITE /xsdiff-ignore/other|x',
+    'd INTRODUCE 183|0|7|',
+    'd SET_TARGET 181|183|',
+    'u READ /xsdiff-ignore/b|',
+    'd WRITE /xsdiff-ignore/b|w',
+    'u READ /xsdiff-ignore/b|',
+    'd MKDIR /xsdiff-ignore/b/kid|',
+    'u READ /xsdiff-ignore/b/kid|',
+    'd GET_PERMS /xsdiff-ignore/b|',
+    'd GET_PERMS /xsdiff-ignore/b/kid|',
+    'u WATCH /xsdiff-ignore/b|bt|',
+    'd WRITE /xsdiff-ignore/b|w2',
+    'd SET_PERMS /xsdiff-ignore/b|n0|r183|',
+    'u READ /xsdiff-ignore/b|',
+    'u READ /xsdiff-ignore/b/kid|',
+    'd WRITE /xsdiff-ignore/b|w3',
+    'u UNWATCH /xsdiff-ignore/b|bt|',
+    // SET_PERMS in a transaction sets the entries afresh when it commits.
+    'u READ /xsdiff-ignore/e|',
+    'd TRANSACTION_START | => t1',
+    'd@t1 SET_PERMS /xsdiff-ignore/e|n0|r183|',
+    'u READ /xsdiff-ignore/e|',
+    'd@t1 TRANSACTION_END T|',
+    'u READ /xsdiff-ignore/e|',
+    // Nothing written between the node and the new record: they are as old, and it counts.
+    'd INTRODUCE 184|0|7|',
+    'd WRITE /xsdiff-ignore/c|v',
+    'd SET_PERMS /xsdiff-ignore/c|n0|r184|',
+    'd RELEASE 184|',
+    'd INTRODUCE 184|0|7|',
+    'd SET_TARGET 181|184|',
+    'u READ /xsdiff-ignore/c|',
+    // A transaction started in between is enough to make the new record younger.
+    'd INTRODUCE 185|0|7|',
+    'd WRITE /xsdiff-ignore/d|v',
+    'd SET_PERMS /xsdiff-ignore/d|n0|r185|',
+    'd RELEASE 185|',
+    'd TRANSACTION_START | => t2',
+    'd@t2 TRANSACTION_END F|',
+    'd INTRODUCE 185|0|7|',
+    'd SET_TARGET 181|185|',
+    'u READ /xsdiff-ignore/d|',
+  ],
+};
+
+export const SCRIPTS: readonly Script[] = [basic, perms, transactions, watches, domains, ignore, quotas, malformed];

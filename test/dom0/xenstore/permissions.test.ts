@@ -1,8 +1,10 @@
 // XenStore permissions: the owner-first rule, the check order that hides whether nodes
-// exist, inheritance on creation, and SET_PERMS's rules, as xenstored 4.17 applies them.
+// exist, inheritance on creation, SET_PERMS's rules, and the entries that count for
+// nobody because their domain is gone or never was, as xenstored 4.17 applies them.
 
 import { expect } from 'chai';
 import * as W from '../../../dom0/xenstore/wire.ts';
+import type { XenStored } from '../../../dom0/xenstore/xenstored.ts';
 import { Client, guest, xenstored } from '../../support/xs-harness.ts';
 
 function setup(): { dom0: Client; g3: Client; g4: Client } {
@@ -177,6 +179,108 @@ describe('xenstored permissions', () => {
       expect(dom0.req(W.XS_SET_PERMS, '@releaseDomain|n0|r3|')).to.equal('OK|');
       expect(dom0.req(W.XS_SET_PERMS, '@other|n0|')).to.equal('E:EINVAL');
       expect(g3.req(W.XS_SET_PERMS, '@introduceDomain|n0|')).to.equal('E:EACCES');
+    });
+  });
+
+  describe('entries naming a domain that is gone or never was (XS_PERM_IGNORE, XSA-322)', () => {
+    /** Introduces `domid` without a home, as a bare INTRODUCE does, and connects as it. */
+    function bare(d: XenStored, dom0: Client, domid: number): Client {
+      expect(dom0.req(W.XS_INTRODUCE, `${domid}|${1000 + domid}|${domid + 10}|`)).to.equal('OK|');
+      return new Client(d, domid, false);
+    }
+
+    /** /ig/b readable by dom6, then dom6 released and a new dom6 introduced. */
+    function reborn(): { d: XenStored; dom0: Client; g6: Client } {
+      const { d, dom0 } = xenstored();
+      const old6 = guest(d, dom0, 6);
+      dom0.req(W.XS_WRITE, '/ig/b|v');
+      dom0.req(W.XS_SET_PERMS, '/ig/b|n0|r6|');
+      expect(old6.req(W.XS_READ, '/ig/b|')).to.equal('v');
+      expect(dom0.req(W.XS_RELEASE, '6|')).to.equal('OK|');
+      return { d, dom0, g6: guest(d, dom0, 6) };
+    }
+
+    it('an entry naming a domain that does not exist when it is set counts for nobody, even once the domain exists (EACCES)', () => {
+      // dom7 exists without being introduced (SET_PERMS makes xenstored's record of it); dom5 does not exist.
+      const { d, dom0 } = xenstored({ domainExists: (id) => id === 7 });
+      dom0.req(W.XS_WRITE, '/ig/a|v');
+      expect(dom0.req(W.XS_SET_PERMS, '/ig/a|n0|r5|r7|')).to.equal('OK|');
+      expect(dom0.req(W.XS_GET_PERMS, '/ig/a|')).to.equal('n0|r5|r7|');
+      expect(guest(d, dom0, 5).req(W.XS_READ, '/ig/a|')).to.equal('E:EACCES');
+      expect(guest(d, dom0, 7).req(W.XS_READ, '/ig/a|')).to.equal('v');
+    });
+
+    it('entries of a released domain count for nobody on nodes written before its domid came back (EACCES, no watch events)', () => {
+      const { dom0, g6 } = reborn();
+      expect(g6.req(W.XS_READ, '/ig/b|')).to.equal('E:EACCES');
+      expect(dom0.req(W.XS_GET_PERMS, '/ig/b|')).to.equal('n0|r6|');
+      g6.req(W.XS_WATCH, '/ig/b|t|');
+      g6.events();
+      dom0.req(W.XS_WRITE, '/ig/b|again');
+      expect(g6.events()).to.deep.equal([]);
+    });
+
+    it('writing the node, or making a child under it, keeps such an entry ignored (EACCES)', () => {
+      const { dom0, g6 } = reborn();
+      expect(dom0.req(W.XS_WRITE, '/ig/b|w')).to.equal('OK|');
+      expect(g6.req(W.XS_READ, '/ig/b|')).to.equal('E:EACCES');
+      expect(dom0.req(W.XS_MKDIR, '/ig/b/kid|')).to.equal('OK|');
+      expect(dom0.req(W.XS_GET_PERMS, '/ig/b/kid|')).to.equal('n0|r6|');
+      expect(g6.req(W.XS_READ, '/ig/b/kid|')).to.equal('E:EACCES');
+    });
+
+    it('SET_PERMS sets the entries afresh: they count for the domain that has the domid now (EACCES before)', () => {
+      const { dom0, g6 } = reborn();
+      expect(g6.req(W.XS_READ, '/ig/b|')).to.equal('E:EACCES');
+      expect(dom0.req(W.XS_SET_PERMS, '/ig/b|n0|r6|')).to.equal('OK|');
+      expect(g6.req(W.XS_READ, '/ig/b|')).to.equal('v');
+    });
+
+    it('inside a transaction, SET_PERMS sets the entries afresh only when it commits (EACCES before)', () => {
+      const { dom0, g6 } = reborn();
+      const tx = Number(dom0.req(W.XS_TRANSACTION_START, '|').replace('|', ''));
+      expect(dom0.req(W.XS_SET_PERMS, '/ig/b|n0|r6|', tx)).to.equal('OK|');
+      expect(g6.req(W.XS_READ, '/ig/b|')).to.equal('E:EACCES');
+      expect(dom0.req(W.XS_TRANSACTION_END, 'T|', tx)).to.equal('OK|');
+      expect(g6.req(W.XS_READ, '/ig/b|')).to.equal('v');
+    });
+
+    it('a domain recorded at the generation of the node\'s last write still counts; a transaction start in between makes it newer (EACCES)', () => {
+      const { d, dom0 } = xenstored();
+      bare(d, dom0, 8);
+      dom0.req(W.XS_WRITE, '/ig/c|v');
+      dom0.req(W.XS_SET_PERMS, '/ig/c|n0|r8|');
+      dom0.req(W.XS_RELEASE, '8|');
+      // Nothing was written since /ig/c: the new record is as old as the node (4.17's <=).
+      expect(bare(d, dom0, 8).req(W.XS_READ, '/ig/c|')).to.equal('v');
+      dom0.req(W.XS_WRITE, '/ig/d|v');
+      dom0.req(W.XS_SET_PERMS, '/ig/d|n0|r8|');
+      dom0.req(W.XS_RELEASE, '8|');
+      const tx = Number(dom0.req(W.XS_TRANSACTION_START, '|').replace('|', ''));
+      dom0.req(W.XS_TRANSACTION_END, 'F|', tx);
+      expect(bare(d, dom0, 8).req(W.XS_READ, '/ig/d|')).to.equal('E:EACCES');
+    });
+
+    it('@releaseDomain\'s entries naming no domain count for nobody, and a released domain\'s go with it (no events)', () => {
+      const { d, dom0 } = xenstored();
+      const g10 = bare(d, dom0, 10);
+      expect(dom0.req(W.XS_SET_PERMS, '@releaseDomain|n0|r10|r12|')).to.equal('OK|');
+      const g12 = bare(d, dom0, 12);
+      g10.req(W.XS_WATCH, '@releaseDomain|t|');
+      g12.req(W.XS_WATCH, '@releaseDomain|t|');
+      g10.events();
+      g12.events();
+      bare(d, dom0, 11);
+      dom0.req(W.XS_RELEASE, '11|');
+      expect(g10.events()).to.deep.equal(['@releaseDomain|t|']);
+      expect(g12.events()).to.deep.equal([]);
+      dom0.req(W.XS_RELEASE, '10|');
+      const again = bare(d, dom0, 10);
+      again.req(W.XS_WATCH, '@releaseDomain|t|');
+      again.events();
+      bare(d, dom0, 11);
+      dom0.req(W.XS_RELEASE, '11|');
+      expect(again.events()).to.deep.equal([]);
     });
   });
 });
