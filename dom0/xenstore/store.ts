@@ -2,7 +2,8 @@
 // permission list and its children's names in the order they were created, plus a
 // generation number that changes whenever the node does (xenstored's tdb records and
 // their generation counts). Nodes are replaced, never changed in place, so that a
-// transaction can keep the node it saw. dom0/xenstore layer.
+// transaction can keep the node it saw. Each stored node's bytes are charged to its
+// owner as it is stored and freed as it goes (the memory quota). dom0/xenstore layer.
 
 import type { NodePerms } from './perms.ts';
 import { parentOf } from './paths.ts';
@@ -34,14 +35,31 @@ export function nodeRecordBytes(node: XsNode, extraChild = 0): number {
   return 24 + 8 * node.perms.ids.length + node.value.length + children;
 }
 
+/** The memory a stored node takes from its owner's quota: its record and its path (the tdb key). */
+export function nodeMemory(node: XsNode): number {
+  return nodeRecordBytes(node) + node.name.length;
+}
+
+/** Charges (or, negative, frees) bytes of memory to a domain. */
+export type ChargeMemory = (domid: number, bytes: number) => void;
+
 /** The committed tree. */
 export class XsStore {
   private readonly nodes = new Map<string, XsNode>();
   private generation = 0;
 
   /** The root, owned by dom0 with no access for others, and nothing else. */
-  constructor(rootPerms: NodePerms) {
+  constructor(
+    rootPerms: NodePerms,
+    /** Told of every stored node's memory, charged to its owner, and of its freeing. */
+    private readonly charge: ChargeMemory = () => {},
+  ) {
     this.put(makeNode('/', new Uint8Array(0), rootPerms, []));
+  }
+
+  /** The generation the next change gets (a transaction's copies are keyed by it). */
+  get nextGeneration(): number {
+    return this.generation + 1;
   }
 
   get(name: string): XsNode | undefined {
@@ -55,11 +73,24 @@ export class XsStore {
   /** Stores `node` under its name with a fresh generation; returns the stored node. */
   put(node: XsNode): XsNode {
     const stored: XsNode = { name: node.name, value: node.value, perms: node.perms, children: node.children, generation: ++this.generation };
+    const old = this.nodes.get(node.name);
+    const owner = stored.perms.ids[0];
+    if (old === undefined) {
+      this.charge(owner, nodeMemory(stored));
+    } else if (old.perms.ids[0] === owner) {
+      this.charge(owner, nodeMemory(stored) - nodeMemory(old));
+    } else {
+      this.charge(old.perms.ids[0], -nodeMemory(old));
+      this.charge(owner, nodeMemory(stored));
+    }
     this.nodes.set(node.name, stored);
     return stored;
   }
 
   delete(name: string): void {
+    const old = this.nodes.get(name);
+    if (old === undefined) return;
+    this.charge(old.perms.ids[0], -nodeMemory(old));
     this.nodes.delete(name);
   }
 

@@ -3,10 +3,12 @@
 // its own changes). Every node it touches, read or written, present or missing, is
 // recorded with the generation it had then; the commit fails with EAGAIN when any of
 // them has changed meanwhile, and otherwise applies the changes in one step and fires the
-// watch events held back until then. dom0/xenstore layer.
+// watch events held back until then. As in 4.17, the transaction's copy of each node it
+// holds is charged to the memory of the domain whose transaction it is, until it ends.
+// dom0/xenstore layer.
 
 import type { NodePerms } from './perms.ts';
-import { NO_GENERATION, type XsNode, type XsStore } from './store.ts';
+import { type ChargeMemory, NO_GENERATION, type XsNode, type XsStore, nodeRecordBytes } from './store.ts';
 
 /** A watch event a change made; fired at once outside a transaction, at commit inside one. */
 export interface PendingEvent {
@@ -69,15 +71,49 @@ export class Transaction implements NodeDb {
   readonly ownerDelta = new Map<number, number>();
   /** Set when a request would touch more nodes than the limit allows (it gets ENOSPC). */
   exceeded = false;
-  /** Failed by the transaction node quota: its commit fails (ENOMEM), as 4.17's does. */
+  /**
+   * Failed by the transaction node quota, or by a node it could not write (node size,
+   * memory): its commit fails (ENOMEM), as 4.17's does.
+   */
   failed = false;
+  /** Bytes its node copies take, charged to `domid` until release(). */
+  private memory = 0;
+  /** Bytes of a copy's key besides the node's path: 4.17 keys it "<generation>/<path>". */
+  private readonly keyPrefix: number;
 
   constructor(
     readonly id: number,
     private readonly store: XsStore,
     /** Nodes it may touch (the transaction-nodes quota; Infinity for the privileged). */
     private readonly nodeLimit: number,
-  ) {}
+    /** The domain whose transaction it is: its copies are charged to it. */
+    readonly domid: number,
+    private readonly charge: ChargeMemory,
+  ) {
+    // The generation is our own count, not 4.17's; only its number of digits matters here.
+    this.keyPrefix = String(store.nextGeneration).length + 1;
+  }
+
+  /** The bytes of the key of the transaction's copy of node `name`. */
+  keyBytes(name: string): number {
+    return this.keyPrefix + name.length;
+  }
+
+  /** The memory the transaction's copy of `node` takes (record and key). */
+  copyBytes(node: XsNode): number {
+    return nodeRecordBytes(node) + this.keyPrefix + node.name.length;
+  }
+
+  /** The transaction is over (committed, abandoned, or its connection gone): its copies are freed. */
+  release(): void {
+    this.account(-this.memory);
+  }
+
+  private account(bytes: number): void {
+    if (bytes === 0) return;
+    this.memory += bytes;
+    this.charge(this.domid, bytes);
+  }
 
   private touch(name: string): XsNode | null {
     const mine = this.view.get(name);
@@ -89,6 +125,8 @@ export class Transaction implements NodeDb {
     }
     this.seen.set(name, node);
     this.view.set(name, node);
+    // Every existing node a transaction touches is copied into it (4.17's read copy).
+    if (node !== null) this.account(this.copyBytes(node));
     return node;
   }
 
@@ -98,6 +136,8 @@ export class Transaction implements NodeDb {
 
   write(node: XsNode): XsNode {
     this.touch(node.name);
+    const old = this.view.get(node.name);
+    this.account(this.copyBytes(node) - (old ? this.copyBytes(old) : 0));
     this.view.set(node.name, node);
     this.changed.add(node.name);
     return node;
@@ -105,6 +145,8 @@ export class Transaction implements NodeDb {
 
   remove(name: string): void {
     this.touch(name);
+    const old = this.view.get(name);
+    if (old) this.account(-this.copyBytes(old));
     this.view.set(name, null);
     this.changed.add(name);
   }
