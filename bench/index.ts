@@ -415,7 +415,10 @@ function benchXenstoreStore(): number {
   const xs = new XenStored();
   let reply: Uint8Array = new Uint8Array(0);
   const conn = xs.connect(0, true, {
-    send: (m) => (reply = m),
+    send: (m) => {
+      reply = m;
+      return true;
+    },
     fail: (why) => {
       throw new Error(`xenstored dropped the bench connection: ${why}`);
     },

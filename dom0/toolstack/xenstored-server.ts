@@ -1,8 +1,10 @@
 // `xensim xenstored`: xensim's xenstored serving Unix sockets on the host, without any
 // simulated machine — for clients such as Debian's xenstore-utils and Xen's
 // test-xenstore. The main socket's clients are dom0's tools (privileged, as in Xen);
-// each domain socket's clients act as that unprivileged domain. Host side (dom0/toolstack):
-// this is where host sockets meet the store, which itself does no I/O.
+// each domain socket's clients act as that unprivileged domain. A message counts as
+// delivered once the socket has handed it to the kernel, as 4.17 counts a write to the
+// client's fd. Host side (dom0/toolstack): this is where host sockets meet the store,
+// which itself does no I/O.
 
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -83,6 +85,7 @@ export async function startXenstoredServer(opts: XenstoredServerOptions): Promis
   const daemon = new XenStored({
     trace: t?.trace,
     domainExists: (id) => domainIds.has(id),
+    memoryReport: (dom, text) => t?.log.warn({ dom }, text),
     controlHooks: {
       log: (on) => {
         tracing = on;
@@ -105,24 +108,43 @@ export async function startXenstoredServer(opts: XenstoredServerOptions): Promis
   const sockets = new Set<Socket>();
   const serve = (domid: number, privileged: boolean) => (sock: Socket): void => {
     sockets.add(sock);
+    // The socket is not read while its unread output piles up, nor while a quota holds
+    // its connection (the daemon keeps what was read meanwhile).
+    let quotaHeld = false;
+    const reading = (): void => {
+      if (quotaHeld || sock.writableLength > PAUSE_OUTPUT_BYTES) sock.pause();
+      else sock.resume();
+    };
+    const written = (err?: Error | null): void => {
+      if (!err) conn.delivered();
+    };
     const conn = daemon.connect(domid, privileged, {
       send(message) {
-        if (sock.destroyed) return;
-        sock.write(message);
+        if (sock.destroyed) return true;
+        sock.write(message, written);
         if (sock.writableLength > DROP_OUTPUT_BYTES) {
           daemon.disconnect(conn);
           sock.destroy();
         } else if (sock.writableLength > PAUSE_OUTPUT_BYTES) {
           sock.pause();
         }
+        return false;
       },
       fail(reason) {
         t?.log.warn({ conn: conn.id, dom: domid, reason }, 'connection dropped');
         sock.destroy();
       },
+      pauseInput() {
+        quotaHeld = true;
+        sock.pause();
+      },
+      resumeInput() {
+        quotaHeld = false;
+        reading();
+      },
     });
     sock.on('data', (b: Buffer) => conn.receive(b));
-    sock.on('drain', () => sock.resume());
+    sock.on('drain', reading);
     sock.on('error', () => {}); // a vanished client; 'close' follows
     sock.on('close', () => {
       sockets.delete(sock);

@@ -1,6 +1,7 @@
 // What xenstored knows about each domain (xenstored_domain.c): whether it has been
 // introduced, its target (SET_TARGET), its features, and the counts its quotas limit —
-// nodes it owns, watches it holds. Quotas bind unprivileged domains only.
+// nodes it owns, watches it holds, requests outstanding, memory used. Quotas bind
+// unprivileged domains only.
 // dom0/xenstore layer.
 
 /** The per-domain limits, with xenstored 4.17's defaults. */
@@ -11,7 +12,11 @@ export interface XsQuotas {
   watches: number;
   /** Transactions a connection may have open; the check is `count > limit` (-t). */
   transactions: number;
-  /** Requests a domain may have waiting for their replies to be read (-Q outstanding). */
+  /**
+   * Requests a connection may have outstanding (-Q outstanding): replied to, but the reply
+   * or a watch event the request caused not yet delivered. At the limit xenstored stops
+   * taking the connection's requests until the peer has caught up; nothing fails.
+   */
   outstanding: number;
   /** Bytes of a node's record (-S): header, permissions, value and child names. */
   nodeSize: number;
@@ -19,11 +24,16 @@ export interface XsQuotas {
   perms: number;
   /** Nodes one transaction may touch (-T). */
   transactionNodes: number;
-  /** Bytes of store a domain may use (reported, not enforced here). */
+  /**
+   * Bytes of store a domain may use (-Q memory; 0: no limit): its nodes, watches,
+   * transaction copies and undelivered output. A change that would reach it fails (EIO
+   * for a node, ENOMEM for a watch or a reply over 16 bytes; a watch event is dropped),
+   * and a domain at it is not read from until it is back below.
+   */
   memory: number;
   /** Path bytes past a /local/domain/<id>/ prefix; binds every caller (EINVAL). */
   pathMax: number;
-  /** The memory warning level (quota-soft; reported only). */
+  /** The memory warning level (quota-soft): crossing it is logged, nothing fails. */
   softMemory: number;
 }
 
@@ -57,6 +67,18 @@ export interface XsDomain {
   nodes: number;
   /** Watches held over all its connections. */
   watches: number;
+  /** Requests outstanding over all its unprivileged connections (see XsQuotas.outstanding). */
+  outstanding: number;
+  /**
+   * Bytes charged to it, as 4.17 counts them: each node it owns (record and path), each
+   * watch of its connections (path and token), each node copy its transactions hold
+   * (record and key), each message to it not yet delivered (payload and header).
+   */
+  memory: number;
+  /** Whether its memory was at the soft quota when last checked (crossing is logged). */
+  overSoftMemory: boolean;
+  /** Whether a check last found it at the hard quota (logged once until it finds room again). */
+  overHardMemory: boolean;
   /** XENSTORE_SERVER_FEATURE_* bits offered to it. */
   features: number;
   /** Its own limits, or null for the global ones. */
@@ -74,7 +96,10 @@ export class XsDomains {
   get(domid: number): XsDomain {
     let d = this.byId.get(domid);
     if (d === undefined) {
-      d = { domid, introduced: false, target: -1, nodes: 0, watches: 0, features: 0, quotas: null, shutdown: false, ringGfn: '' };
+      d = {
+        domid, introduced: false, target: -1, nodes: 0, watches: 0, outstanding: 0, memory: 0, overSoftMemory: false, overHardMemory: false,
+        features: 0, quotas: null, shutdown: false, ringGfn: '',
+      };
       this.byId.set(domid, d);
     }
     return d;
@@ -90,5 +115,10 @@ export class XsDomains {
 
   addNodes(domid: number, n: number): void {
     this.get(domid).nodes += n;
+  }
+
+  /** Charges `bytes` (negative: frees them) to the domain's memory; no check. */
+  addMemory(domid: number, bytes: number): void {
+    this.get(domid).memory += bytes;
   }
 }

@@ -91,7 +91,7 @@ function controlQuota(req: XsRequest, args: string[]): Uint8Array | XsErrno {
   if (dom === undefined) return 'ENOENT';
   const row = (name: string, v: number) => `${name.padEnd(16)}: ${String(v).padStart(8)}\n`;
   return text(`Domain ${domid}:\n${row('nodes', dom.nodes)}${row('watches', dom.watches)}` +
-    `${row('transactions', req.d.openTransactions(domid))}${row('outstanding', 0)}${row('memory', req.d.memoryUsed(domid))}`);
+    `${row('transactions', req.d.openTransactions(domid))}${row('outstanding', dom.outstanding)}${row('memory', dom.memory)}`);
 }
 
 function quotaField(name: string): keyof XsQuotas | null {

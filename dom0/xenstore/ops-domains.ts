@@ -54,7 +54,7 @@ export function doIntroduce(req: XsRequest): Uint8Array | XsErrno {
     for (const c of d.connections) {
       if (c.domid !== domid || c.privileged) continue;
       d.dropWatches(c);
-      c.transactions.clear();
+      d.endTransactions(c);
     }
     return OK;
   }

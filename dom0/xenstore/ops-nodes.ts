@@ -1,7 +1,8 @@
 // The node operations of xenstored (xenstored_core.c): READ, WRITE, MKDIR, RM, DIRECTORY,
 // DIRECTORY_PART, GET_PERMS, SET_PERMS. Each checks its arguments, then the path, then the
-// caller's access, then quotas, and only then changes the tree and fires watches.
-// dom0/xenstore layer.
+// caller's access, then quotas, and only then changes the tree and fires watches. A node
+// that cannot be written (node size, memory) fails the transaction it was written in, as
+// 4.17's write_node() does. dom0/xenstore layer.
 
 import { accessTo, getNode } from './access.ts';
 import type { XsRequest } from './handlers.ts';
@@ -97,7 +98,8 @@ export function doWrite(req: XsRequest): Uint8Array | XsErrno {
   }
   if (typeof found === 'string') return found;
   const next: XsNode = { ...found, value };
-  if (!sizeAllowed(req, next)) return 'ENOSPC';
+  const refused = writeRefused(req, next, found);
+  if (refused !== null) return refused;
   const stored = req.db.write(next);
   req.d.fireWatches(req.db, name, false, stored);
   return OK;
@@ -117,15 +119,44 @@ export function doMkdir(req: XsRequest): Uint8Array | XsErrno {
   return typeof found === 'string' ? found : OK;
 }
 
-/** Whether an unprivileged caller's node stays within the node-size quota. */
-function sizeAllowed(req: XsRequest, node: XsNode): boolean {
-  return req.caller.privileged || nodeRecordBytes(node) < req.d.quotas.nodeSize;
+/**
+ * write_node_raw()'s checks for rewriting `old` as `next`: an unprivileged caller's record
+ * must stay under the node-size quota (ENOSPC), and the domain charged must have room in
+ * its memory quota (EIO). Either fails the transaction. Null: the write may go ahead.
+ */
+function writeRefused(req: XsRequest, next: XsNode, old: XsNode | undefined): XsErrno | null {
+  const { d, db } = req;
+  if (!req.caller.privileged && nodeRecordBytes(next) >= d.quotas.nodeSize) return failWrite(db, 'ENOSPC');
+  const to = chargedTo(db, next.perms.ids[0]);
+  if (to === 0) return null; // dom0 has no memory quota
+  let bytes = nodeBytes(db, nodeRecordBytes(next), next.name);
+  // The old record is freed from its owner first.
+  if (old !== undefined && chargedTo(db, old.perms.ids[0]) === to) bytes -= nodeBytes(db, nodeRecordBytes(old), old.name);
+  return d.memoryAllows(to, bytes) ? null : failWrite(db, 'EIO');
+}
+
+/** A node write failed: inside a transaction the transaction fails too. */
+function failWrite(db: NodeDb, err: XsErrno): XsErrno {
+  if (db.tx !== null) db.tx.failed = true;
+  return err;
+}
+
+/** The domain whose memory a node owned by `owner` is charged to in `db`: the owner, or the transaction's. */
+function chargedTo(db: NodeDb, owner: number): number {
+  return db.tx === null ? owner : db.tx.domid;
+}
+
+/** The memory a node record of `record` bytes at `name` takes in `db` (the key: its path, or the transaction's). */
+function nodeBytes(db: NodeDb, record: number, name: string): number {
+  return record + (db.tx === null ? name.length : db.tx.keyBytes(name));
 }
 
 /**
  * construct_node()/create_node(): creates `name` with `value`, and every missing ancestor
  * empty, each inheriting its parent's permissions, with an unprivileged creator as owner.
- * Checks the node quota and node size for each before changing anything.
+ * Checks every record before changing anything, in the order 4.17 writes them — the new
+ * node, each new ancestor upwards, then the existing parent with its new child: for a new
+ * node the node quota (ENOSPC), then for each its size (ENOSPC) and memory (EIO).
  */
 function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | XsErrno {
   const { d, db, caller } = req;
@@ -138,24 +169,30 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
     if (parent !== undefined) break;
     if (p === '/') return 'ENOENT';
   }
-  missing.reverse();
   // The list as read: entries that count for nobody on the parent stay so on the children.
-  let perms: NodePerms = d.known.permsOf(parent);
-  if (!caller.privileged) {
-    perms = withOwner(perms, caller.domid);
-    // Checked against the nodes the domain owns now (inside a transaction, again at commit).
-    if (d.domains.get(caller.domid).nodes + (db.tx === null ? missing.length : 1) > d.quotas.nodes) return 'ENOSPC';
-    // Every record written must fit: the parent gains a child name, each new node but the
-    // last has one child, and the last holds the value.
-    if (nodeRecordBytes(parent, baseName(missing[0]).length) >= d.quotas.nodeSize) return 'ENOSPC';
-    for (let i = 0; i < missing.length; i++) {
-      const last = i === missing.length - 1;
-      const rec: XsNode = { name: missing[i], value: last ? value : EMPTY, perms, children: [], generation: -1 };
-      if (nodeRecordBytes(rec, last ? 0 : baseName(missing[i + 1]).length) >= d.quotas.nodeSize) return 'ENOSPC';
-    }
+  const inherited: NodePerms = d.known.permsOf(parent);
+  const perms: NodePerms = caller.privileged ? inherited : withOwner(inherited, caller.domid);
+  const owned = d.domains.get(caller.domid).nodes;
+  const to = chargedTo(db, perms.ids[0]);
+  // What the records checked so far charge `to`.
+  let charged = 0;
+  for (let i = 0; i < missing.length; i++) {
+    // Against the nodes the domain owns now (inside a transaction, again at commit).
+    if (!caller.privileged && owned + (db.tx === null ? i : 0) >= d.quotas.nodes) return 'ENOSPC';
+    const child = i === 0 ? 0 : baseName(missing[i - 1]).length;
+    const rec: XsNode = { name: missing[i], value: i === 0 ? value : EMPTY, perms, children: [], generation: -1 };
+    const record = nodeRecordBytes(rec, child);
+    if (!caller.privileged && record >= d.quotas.nodeSize) return failWrite(db, 'ENOSPC');
+    charged += nodeBytes(db, record, rec.name);
+    if (!d.memoryAllows(to, charged)) return failWrite(db, 'EIO');
   }
+  const record = nodeRecordBytes(parent, baseName(missing[missing.length - 1]).length);
+  if (!caller.privileged && record >= d.quotas.nodeSize) return failWrite(db, 'ENOSPC');
+  const parentTo = chargedTo(db, parent.perms.ids[0]);
+  const grown = nodeBytes(db, record, parent.name) - nodeBytes(db, nodeRecordBytes(parent), parent.name);
+  if (!d.memoryAllows(parentTo, grown + (parentTo === to ? charged : 0))) return failWrite(db, 'EIO');
   let made: XsNode | undefined;
-  for (const m of missing) made = d.createNode(db, m, m === name ? value : EMPTY, perms);
+  for (let i = missing.length - 1; i >= 0; i--) made = d.createNode(db, missing[i], i === 0 ? value : EMPTY, perms);
   return made as XsNode;
 }
 
@@ -225,7 +262,8 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   if (!caller.privileged && newOwner !== oldOwner) return 'EPERM';
   // A list made afresh: its entries are judged from now on, not by the node's age.
   const next: XsNode = { ...node, perms, generation: NO_GENERATION };
-  if (!sizeAllowed(req, next)) return 'ENOSPC';
+  const refused = writeRefused(req, next, node);
+  if (refused !== null) return refused;
   const stored = db.write(next);
   if (newOwner !== oldOwner) {
     d.countNodes(db, oldOwner, -1);

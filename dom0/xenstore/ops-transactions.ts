@@ -16,7 +16,8 @@ export function doTransactionStart(req: XsRequest): Uint8Array | XsErrno {
   let id = conn.nextTransactionId;
   while (id === 0 || conn.transactions.has(id)) id = (id + 1) >>> 0;
   conn.nextTransactionId = (id + 1) >>> 0;
-  conn.transactions.set(id, new Transaction(id, d.store, d.known, conn.privileged ? Infinity : d.quotas.transactionNodes));
+  const limit = conn.privileged ? Infinity : d.quotas.transactionNodes;
+  conn.transactions.set(id, new Transaction(id, d.store, d.known, limit, conn.domid, d.chargeMemory));
   return latin1(`${id}\0`);
 }
 
@@ -28,6 +29,8 @@ export function doTransactionEnd(req: XsRequest): Uint8Array | XsErrno {
   const tx = req.db.tx;
   if (tx === null) return 'ENOENT';
   conn.transactions.delete(tx.id);
+  // Its copies go whatever the outcome; the commit writes the nodes themselves, unchecked.
+  tx.release();
   if (arg === 'F') return OK;
   if (tx.failed) return 'ENOMEM';
   if (tx.conflicts()) return 'EAGAIN';

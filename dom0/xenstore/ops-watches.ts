@@ -2,6 +2,7 @@
 // UNWATCH removes it; RESET_WATCHES drops every watch and transaction of the connection.
 // dom0/xenstore layer.
 
+import { watchMemory } from './connection.ts';
 import type { XsRequest } from './handlers.ts';
 import { canonicalize, domainPath, isSpecial, isValidNodeName } from './paths.ts';
 import { type XsErrno, nulTerminated, splitStrings } from './wire.ts';
@@ -19,7 +20,10 @@ function watchPath(domid: number, raw: string, validate: boolean, pathMax: numbe
   return { name, relative: name !== raw };
 }
 
-/** WATCH `path|token|` (4.17 takes no depth). Duplicates EEXIST; past the quota E2BIG. */
+/**
+ * WATCH `path|token|` (4.17 takes no depth). Duplicates EEXIST; past the quota E2BIG;
+ * without room in the domain's memory quota for its path and token, ENOMEM.
+ */
 export function doWatch(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   const { strings, rest } = splitStrings(req.payload);
@@ -30,8 +34,11 @@ export function doWatch(req: XsRequest): Uint8Array | XsErrno {
   for (const x of conn.watches) if (x.name === w.name && x.token === token) return 'EEXIST';
   const dom = d.domains.get(conn.domid);
   if (!conn.privileged && dom.watches > d.quotas.watches) return 'E2BIG';
+  const bytes = watchMemory(w.name, token);
+  if (!conn.privileged && !d.memoryAllows(conn.domid, bytes)) return 'ENOMEM';
   conn.watches.push({ name: w.name, token, relativeTo: w.relative ? domainPath(conn.domid) : null });
   dom.watches++;
+  dom.memory += bytes;
   return OK;
 }
 
@@ -53,12 +60,14 @@ export function doUnwatch(req: XsRequest): Uint8Array | XsErrno {
   const i = conn.watches.findIndex((x) => x.name === w.name && x.token === strings[1]);
   if (i < 0) return 'ENOENT';
   conn.watches.splice(i, 1);
-  d.domains.get(conn.domid).watches--;
+  const dom = d.domains.get(conn.domid);
+  dom.watches--;
+  dom.memory -= watchMemory(w.name, strings[1]);
   return OK;
 }
 
 export function doResetWatches(req: XsRequest): Uint8Array | XsErrno {
   req.d.dropWatches(req.conn);
-  req.conn.transactions.clear();
+  req.d.endTransactions(req.conn);
   return OK;
 }

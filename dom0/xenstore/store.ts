@@ -4,7 +4,9 @@
 // their generation counts). The generations come from one counter, which every stored,
 // removed or transaction-written node and every transaction start advances, as 4.17's
 // does: domain records are dated by it too (known-domains.ts). Nodes are replaced, never
-// changed in place, so that a transaction can keep the node it saw. dom0/xenstore layer.
+// changed in place, so that a transaction can keep the node it saw. Each stored node's
+// bytes are charged to its owner as it is stored and freed as it goes (the memory
+// quota). dom0/xenstore layer.
 
 import type { NodePerms } from './perms.ts';
 import { parentOf } from './paths.ts';
@@ -36,13 +38,25 @@ export function nodeRecordBytes(node: XsNode, extraChild = 0): number {
   return 24 + 8 * node.perms.ids.length + node.value.length + children;
 }
 
+/** The memory a stored node takes from its owner's quota: its record and its path (the tdb key). */
+export function nodeMemory(node: XsNode): number {
+  return nodeRecordBytes(node) + node.name.length;
+}
+
+/** Charges (or, negative, frees) bytes of memory to a domain. */
+export type ChargeMemory = (domid: number, bytes: number) => void;
+
 /** The committed tree. */
 export class XsStore {
   private readonly nodes = new Map<string, XsNode>();
   private counter = 0;
 
   /** The root, owned by dom0 with no access for others, and nothing else. */
-  constructor(rootPerms: NodePerms) {
+  constructor(
+    rootPerms: NodePerms,
+    /** Told of every stored node's memory, charged to its owner, and of its freeing. */
+    private readonly charge: ChargeMemory = () => {},
+  ) {
     this.put(makeNode('/', new Uint8Array(0), rootPerms, []));
   }
 
@@ -54,7 +68,7 @@ export class XsStore {
     return this.nodes.has(name);
   }
 
-  /** The last generation handed out. */
+  /** The last generation handed out (a transaction's copies are keyed by the next). */
   get generation(): number {
     return this.counter;
   }
@@ -67,13 +81,26 @@ export class XsStore {
   /** Stores `node` (with `perms` for its list) under its name with a fresh generation; returns the stored node. */
   put(node: XsNode, perms = node.perms): XsNode {
     const stored: XsNode = { name: node.name, value: node.value, perms, children: node.children, generation: ++this.counter };
+    const old = this.nodes.get(node.name);
+    const owner = stored.perms.ids[0];
+    if (old === undefined) {
+      this.charge(owner, nodeMemory(stored));
+    } else if (old.perms.ids[0] === owner) {
+      this.charge(owner, nodeMemory(stored) - nodeMemory(old));
+    } else {
+      this.charge(old.perms.ids[0], -nodeMemory(old));
+      this.charge(owner, nodeMemory(stored));
+    }
     this.nodes.set(node.name, stored);
     return stored;
   }
 
   delete(name: string): void {
-    this.nodes.delete(name);
     this.counter++;
+    const old = this.nodes.get(name);
+    if (old === undefined) return;
+    this.charge(old.perms.ids[0], -nodeMemory(old));
+    this.nodes.delete(name);
   }
 
   /** The number of nodes, the root included. */

@@ -3,11 +3,13 @@
 // its own changes). Every node it touches, read or written, present or missing, is
 // recorded with the generation it had then; the commit fails with EAGAIN when any of
 // them has changed meanwhile, and otherwise applies the changes in one step and fires the
-// watch events held back until then. dom0/xenstore layer.
+// watch events held back until then. As in 4.17, the transaction's copy of each node it
+// holds is charged to the memory of the domain whose transaction it is, until it ends.
+// dom0/xenstore layer.
 
 import type { KnownDomains } from './known-domains.ts';
 import type { NodePerms } from './perms.ts';
-import { NO_GENERATION, type XsNode, type XsStore } from './store.ts';
+import { type ChargeMemory, NO_GENERATION, type XsNode, type XsStore, nodeRecordBytes } from './store.ts';
 
 /** A watch event a change made; fired at once outside a transaction, at commit inside one. */
 export interface PendingEvent {
@@ -78,8 +80,15 @@ export class Transaction implements NodeDb {
   readonly ownerDelta = new Map<number, number>();
   /** Set when a request would touch more nodes than the limit allows (it gets ENOSPC). */
   exceeded = false;
-  /** Failed by the transaction node quota: its commit fails (ENOMEM), as 4.17's does. */
+  /**
+   * Failed by the transaction node quota, or by a node it could not write (node size,
+   * memory): its commit fails (ENOMEM), as 4.17's does.
+   */
   failed = false;
+  /** Bytes its node copies take, charged to `domid` until release(). */
+  private memory = 0;
+  /** Bytes of a copy's key besides the node's path: 4.17 keys it "<generation>/<path>". */
+  private readonly keyPrefix: number;
 
   constructor(
     readonly id: number,
@@ -87,10 +96,35 @@ export class Transaction implements NodeDb {
     private readonly known: KnownDomains,
     /** Nodes it may touch (the transaction-nodes quota; Infinity for the privileged). */
     private readonly nodeLimit: number,
+    /** The domain whose transaction it is: its copies are charged to it. */
+    readonly domid: number,
+    private readonly charge: ChargeMemory,
   ) {
     // Starting takes a generation, as 4.17's does: a domain recorded after the start is
-    // younger than every node written before it.
-    store.nextGeneration();
+    // younger than every node written before it. Copies are keyed by it ("<gen>/<path>");
+    // the count is our own, not 4.17's, so only its number of digits matters here.
+    this.keyPrefix = String(store.nextGeneration()).length + 1;
+  }
+
+  /** The bytes of the key of the transaction's copy of node `name`. */
+  keyBytes(name: string): number {
+    return this.keyPrefix + name.length;
+  }
+
+  /** The memory the transaction's copy of `node` takes (record and key). */
+  copyBytes(node: XsNode): number {
+    return nodeRecordBytes(node) + this.keyPrefix + node.name.length;
+  }
+
+  /** The transaction is over (committed, abandoned, or its connection gone): its copies are freed. */
+  release(): void {
+    this.account(-this.memory);
+  }
+
+  private account(bytes: number): void {
+    if (bytes === 0) return;
+    this.memory += bytes;
+    this.charge(this.domid, bytes);
   }
 
   private touch(name: string): XsNode | null {
@@ -103,6 +137,8 @@ export class Transaction implements NodeDb {
     }
     this.seen.set(name, node);
     this.view.set(name, node);
+    // Every existing node a transaction touches is copied into it (4.17's read copy).
+    if (node !== null) this.account(this.copyBytes(node));
     return node;
   }
 
@@ -115,6 +151,8 @@ export class Transaction implements NodeDb {
     this.touch(node.name);
     const perms = node.generation === NO_GENERATION ? node.perms : this.known.permsOf(node);
     const mine: XsNode = { name: node.name, value: node.value, perms, children: node.children, generation: this.store.nextGeneration() };
+    const old = this.view.get(node.name);
+    this.account(this.copyBytes(mine) - (old ? this.copyBytes(old) : 0));
     this.view.set(node.name, mine);
     this.changed.add(node.name);
     return mine;
@@ -122,6 +160,8 @@ export class Transaction implements NodeDb {
 
   remove(name: string): void {
     this.touch(name);
+    const old = this.view.get(name);
+    if (old) this.account(-this.copyBytes(old));
     this.view.set(name, null);
     this.changed.add(name);
     this.store.nextGeneration();

@@ -614,4 +614,79 @@ const ignore: Script = {
   ],
 };
 
-export const SCRIPTS: readonly Script[] = [basic, perms, transactions, watches, domains, ignore, quotas, malformed];
+/** The powers of two from 2048 down to 1: growing a node by each that fits leaves one byte of quota. */
+const POWERS = Array.from({ length: 12 }, (_, i) => 2048 >> i);
+const M = '/local/domain/171';
+
+const memory: Script = {
+  title: 'the memory quota: nodes, watches and transaction copies counted; EIO, ENOMEM and dropped events at 2.5 MB',
+  conns: { d: 'dom0', u: 171 },
+  paths: ['/xsdiff-mem'],
+  steps: [
+    'd CONTROL quota|171|',
+    'u WATCH w|tok|',
+    'd CONTROL quota|171|',
+    'u UNWATCH w|tok|',
+    `u WRITE a|${'x'.repeat(100)}`,
+    'd CONTROL quota|171|',
+    'u TRANSACTION_START => t1',
+    'u@t1 READ a|',
+    `u@t1 WRITE a|${'y'.repeat(50)}`,
+    `u@t1 WRITE b|${'z'.repeat(10)}`,
+    'u@t1 TRANSACTION_END T|',
+    'd CONTROL quota|171|',
+    // A node refused inside a transaction (here its size) fails the transaction.
+    'u TRANSACTION_START => t2',
+    `u@t2 WRITE big|${'x'.repeat(2100)}`,
+    'u@t2 WRITE small|x',
+    'u@t2 TRANSACTION_END T|',
+    'u READ small|',
+    'u WATCH ev|t|',
+    `d MKDIR ${M}/ev|`,
+    `d SET_PERMS ${M}/ev|n0|r171|`,
+    'd WRITE /xsdiff-mem/shared|',
+    'd SET_PERMS /xsdiff-mem/shared|n0|b171|',
+    // dom0 fills the domain's quota with nodes it owns (a new node inherits its owner):
+    // 4000-byte values until EIO, then nodes made empty beforehand grown by powers of two.
+    ...POWERS.map((k) => `d WRITE ${M}/pad/p${k}|`),
+    ...times(660, (i) => `d WRITE ${M}/fill/f${String(i).padStart(3, '0')}|${'v'.repeat(4000)}`),
+    ...POWERS.map((k) => `d WRITE ${M}/pad/p${k}|${'v'.repeat(k)}`),
+    'd CONTROL quota|171|',
+    // One byte short of the quota.
+    'u WRITE h|1',
+    `d WRITE ${M}/h|`,
+    'u READ a|',
+    'u GET_DOMAIN_PATH 1|',
+    'u GET_DOMAIN_PATH 171|',
+    'u READ nothing|',
+    'u DIRECTORY ev|',
+    'u WATCH x|t|',
+    `d WRITE ${M}/ev|x`,
+    'd CONTROL quota|171|',
+    `d RM ${M}/fill/f000|`,
+    'u WRITE h|1',
+    `d WRITE ${M}/ev|y`,
+    'u WATCH x|t|',
+    'u READ a|',
+    `u WRITE h2|${'h'.repeat(1900)}`,
+    `u WRITE h3|${'h'.repeat(1000)}`,
+    'd CONTROL quota|171|',
+    // About 1000 bytes left: a new node of 1500 bytes does not fit, and fails its
+    // transaction; a transaction's copy of dom0's shared is the domain's, 100 bytes fit;
+    // outside a transaction a write to shared charges dom0, and 1500 bytes are fine.
+    // (Not here: rewriting an existing node past the quota, which 4.17 answers with a
+    // leftover errno; and a copy made by a read, which is not checked: reading 1500 bytes
+    // in a transaction would stall the domain.)
+    'u TRANSACTION_START => t3',
+    `u@t3 WRITE big2|${'w'.repeat(1500)}`,
+    'u@t3 TRANSACTION_END T|',
+    'u TRANSACTION_START => t4',
+    `u@t4 WRITE /xsdiff-mem/shared|${'w'.repeat(100)}`,
+    'u@t4 TRANSACTION_END T|',
+    `u WRITE /xsdiff-mem/shared|${'s'.repeat(1500)}`,
+    'd CONTROL quota|171|',
+    'd READ /xsdiff-mem/shared|',
+  ],
+};
+
+export const SCRIPTS: readonly Script[] = [basic, perms, transactions, watches, domains, ignore, quotas, memory, malformed];

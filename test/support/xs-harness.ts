@@ -1,7 +1,8 @@
 // An in-process xenstored for tests: clients whose transport records what the daemon
 // sends, and a request helper that returns the reply as a string ("|" for each NUL, as
-// xs_wire's docs write payloads) along with the watch events that came before it.
-// Test support only.
+// xs_wire's docs write payloads) along with the watch events that came before it. A
+// client can hold its output back, as a peer that does not read its ring, and let it
+// through message by message. Test support only.
 
 import type { XsConnection } from '../../dom0/xenstore/connection.ts';
 import {
@@ -22,8 +23,13 @@ export class Client {
   readonly received: Sent[] = [];
   /** Set when the daemon gave up the connection. */
   failed: string | null = null;
+  /** While set, what the daemon sends waits undelivered until deliver(). */
+  holding = false;
+  /** Whether the daemon asked the carrier to stop reading (a quota holds the connection). */
+  inputPaused = false;
   readonly conn: XsConnection;
   private nextReqId = 1;
+  private readonly heldBack: Uint8Array[] = [];
 
   constructor(
     readonly d: XenStored,
@@ -32,13 +38,46 @@ export class Client {
   ) {
     this.conn = d.connect(domid, privileged, {
       send: (m) => {
-        const h = readHeader(m, 0, { type: 0, reqId: 0, txId: 0, len: 0 } as XsHeader);
-        this.received.push({ type: h.type, reqId: h.reqId, txId: h.txId, payload: show(m.subarray(XS_HEADER_BYTES)) });
+        if (this.holding) {
+          this.heldBack.push(m);
+          return false;
+        }
+        this.record(m);
+        return true;
       },
       fail: (reason) => {
         this.failed = reason;
       },
+      pauseInput: () => {
+        this.inputPaused = true;
+      },
+      resumeInput: () => {
+        this.inputPaused = false;
+      },
     });
+  }
+
+  /** Messages sent and held back, not yet delivered. */
+  get undelivered(): number {
+    return this.heldBack.length;
+  }
+
+  /**
+   * Delivers the oldest `n` held-back messages (all of them by default), as a peer reading
+   * its ring; the daemon hears of each delivery at once.
+   */
+  deliver(n = this.heldBack.length): void {
+    for (let i = 0; i < n; i++) {
+      const m = this.heldBack.shift();
+      if (m === undefined) return;
+      this.record(m);
+      this.conn.delivered();
+    }
+  }
+
+  private record(m: Uint8Array): void {
+    const h = readHeader(m, 0, { type: 0, reqId: 0, txId: 0, len: 0 } as XsHeader);
+    this.received.push({ type: h.type, reqId: h.reqId, txId: h.txId, payload: show(m.subarray(XS_HEADER_BYTES)) });
   }
 
   /**

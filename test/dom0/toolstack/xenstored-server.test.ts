@@ -159,6 +159,42 @@ describe('xensim xenstored on Unix sockets', () => {
     g.end();
   });
 
+  it('a domain\'s client that pipelines requests without reading has at most 20 outstanding (4.17\'s quota); others are served, and it gets every reply once it reads', async () => {
+    const tools = await Raw.open(sock);
+    expect(await tools.req(W.XS_MKDIR, '/local/domain/3|')).to.equal('OK|');
+    expect(await tools.req(W.XS_SET_PERMS, '/local/domain/3|n3|')).to.equal('OK|');
+    expect(await tools.req(W.XS_WRITE, `/local/domain/3/big|${'v'.repeat(4000)}`)).to.equal('OK|');
+    const hog = await Raw.open(dom3);
+    hog.sock.pause();
+    // 4 MB of replies: far more than the socket buffers between server and client hold.
+    const n = 1000;
+    hog.write(Buffer.concat(Array.from({ length: n }, (_, i) => W.encodeMessage(W.XS_READ, i + 1, 0, bytes('big|')))));
+    const conn = server.daemon.connections.find((c) => c.domid === 3 && !c.privileged);
+    expect(conn).to.not.equal(undefined);
+    // Asking the server (no timers) until the quota holds the connection: 20 replies not
+    // yet handed to the kernel, and a request it has not taken.
+    for (let i = 0; i < 10_000 && !(conn!.held && conn!.outstanding === 20); i++) await tools.req(W.XS_READ, '/tool|');
+    expect(conn!.held).to.equal(true);
+    expect(conn!.outstanding).to.equal(20);
+    expect(await tools.req(W.XS_CONTROL, 'quota|3|')).to.match(/outstanding *: *20\n/);
+    const other = await Raw.open(dom3);
+    expect(await other.req(W.XS_GET_DOMAIN_PATH, '3|')).to.equal('/local/domain/3|');
+    expect(await tools.req(W.XS_READ, '/local/domain/3/big|')).to.have.length(4000);
+    hog.sock.resume();
+    for (let i = 1; i <= n; i++) {
+      const m = await hog.next();
+      expect(m?.reqId).to.equal(i);
+      expect(m?.payload).to.have.length(4000);
+    }
+    expect(conn!.held).to.equal(false);
+    let report = '';
+    for (let i = 0; i < 100 && !/outstanding *: *0\n/.test(report); i++) report = await tools.req(W.XS_CONTROL, 'quota|3|');
+    expect(report).to.match(/outstanding *: *0\n/);
+    tools.end();
+    other.end();
+    hog.end();
+  });
+
   it('close removes the sockets', async () => {
     expect(existsSync(sock)).to.equal(true);
     await server.close();

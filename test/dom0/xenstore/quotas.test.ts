@@ -1,9 +1,43 @@
 // XenStore quotas for unprivileged domains, with xenstored 4.17's defaults, and what
-// releasing a domain takes with it.
+// releasing a domain takes with it. The memory figures are those the reference 4.17
+// daemon printed for the same steps (notes xen-rules-5 §7).
+// Seeded where random: XENSIM_SEED=<n> reproduces a run; the seed is printed on failure.
 
 import { expect } from 'chai';
+import fc from 'fast-check';
+import { watchMemory } from '../../../dom0/xenstore/connection.ts';
+import { nodeMemory } from '../../../dom0/xenstore/store.ts';
 import * as W from '../../../dom0/xenstore/wire.ts';
-import { guest, xenstored } from '../../support/xs-harness.ts';
+import type { XenStored } from '../../../dom0/xenstore/xenstored.ts';
+import { Client, bytes, guest, xenstored } from '../../support/xs-harness.ts';
+
+const SEED = Number(process.env.XENSIM_SEED ?? 20260611);
+const RUNS = Number(process.env.XENSIM_RUNS ?? 40);
+
+/** A number from CONTROL `quota <domid>`'s report. */
+function reported(dom0: Client, domid: number, what: string): number {
+  const m = new RegExp(`${what} *: *(-?[0-9]+)`).exec(dom0.req(W.XS_CONTROL, `quota|${domid}|`));
+  if (m === null) throw new Error(`no ${what} in quota ${domid}`);
+  return Number(m[1]);
+}
+
+/** The id a TRANSACTION_START reply names. */
+function txOf(reply: string): number {
+  return Number(reply.slice(0, -1));
+}
+
+/** Gives domain `domid` a memory quota `room` bytes above what it uses now. */
+function leaveRoom(d: XenStored, dom0: Client, domid: number, room: number): void {
+  expect(dom0.req(W.XS_SET_QUOTA, `${domid}|memory|${d.domains.get(domid).memory + room}|`)).to.equal('OK|');
+}
+
+/** Memory counted from scratch: the nodes a domain owns and its connections' watches. */
+function recount(d: XenStored, domid: number): number {
+  let bytes = 0;
+  for (const node of d.store.walk()) if (node.perms.ids[0] === domid) bytes += nodeMemory(node);
+  for (const c of d.connections) if (c.domid === domid) for (const w of c.watches) bytes += watchMemory(w.name, w.token);
+  return bytes;
+}
 
 describe('xenstored quotas', () => {
   it('a domain may hold 129 watches; the 130th is E2BIG (the check is count > 128 before adding)', () => {
@@ -86,6 +120,278 @@ describe('xenstored quotas', () => {
     for (let i = 0; i < 4; i++) expect(g.req(W.XS_WRITE, `t${i}|1`, t)).to.equal('OK|');
     expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('OK|');
     expect(d.domains.get(3).nodes).to.equal(5);
+  });
+});
+
+describe('xenstored memory quota', () => {
+  it('memory counts each owned node\'s record and path, each watch\'s path and token, and a transaction\'s copies until it ends', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 31);
+    const memory = () => reported(dom0, 31, 'memory');
+    // /local/domain/31: a 24-byte header, one permission entry of 8, and 16 bytes of path.
+    expect(memory()).to.equal(48);
+    expect(g.req(W.XS_WATCH, 'w|tok|')).to.equal('OK|');
+    expect(memory()).to.equal(69); // the watch's absolute path and its token
+    expect(g.req(W.XS_UNWATCH, 'w|tok|')).to.equal('OK|');
+    expect(memory()).to.equal(48);
+    expect(g.req(W.XS_WRITE, `a|${'x'.repeat(100)}`)).to.equal('OK|');
+    expect(memory()).to.equal(200); // a: 32 + 100 + 18; the home's record gains "a" and its NUL
+    const t = txOf(g.req(W.XS_TRANSACTION_START, '|'));
+    expect(g.req(W.XS_READ, 'a|', t)).to.have.length(100);
+    const withCopy = memory();
+    expect(withCopy - 200).to.be.greaterThan(132 + 18); // the copy: a's record and a longer key
+    expect(g.req(W.XS_WRITE, `a|${'y'.repeat(50)}`, t)).to.equal('OK|');
+    expect(memory()).to.equal(withCopy - 50);
+    expect(g.req(W.XS_WRITE, `b|${'z'.repeat(10)}`, t)).to.equal('OK|');
+    expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('OK|');
+    expect(memory()).to.equal(212); // home 52, a 100, b 60
+    const t2 = txOf(g.req(W.XS_TRANSACTION_START, '|'));
+    expect(g.req(W.XS_READ, 'b|', t2)).to.equal('z'.repeat(10));
+    expect(memory()).to.be.greaterThan(212);
+    expect(g.req(W.XS_TRANSACTION_END, 'F|', t2)).to.equal('OK|');
+    expect(memory()).to.equal(212);
+    expect(recount(d, 31)).to.equal(212);
+  });
+
+  it('a node write that would take the owner to its memory quota is EIO, dom0\'s writes included', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(dom0.req(W.XS_SET_QUOTA, '3|memory|1000|')).to.equal('OK|');
+    // /local/domain/3 takes 47 bytes; a new child a takes 32 + value + 17, and 2 in the home's record.
+    expect(g.req(W.XS_WRITE, `a|${'v'.repeat(902)}`)).to.equal('E:EIO');
+    expect(g.req(W.XS_READ, 'a|')).to.equal('E:ENOENT');
+    expect(g.req(W.XS_WRITE, `a|${'v'.repeat(901)}`)).to.equal('OK|');
+    expect(d.domains.get(3).memory).to.equal(999);
+    expect(dom0.req(W.XS_WRITE, `/local/domain/3/a|${'v'.repeat(902)}`)).to.equal('E:EIO');
+    expect(dom0.req(W.XS_WRITE, '/local/domain/3/b|')).to.equal('E:EIO');
+    expect(dom0.req(W.XS_SET_PERMS, '/local/domain/3/a|n3|r0|')).to.equal('E:EIO');
+    expect(dom0.req(W.XS_WRITE, `/dom0-owned|${'v'.repeat(4000)}`)).to.equal('OK|');
+    expect(g.req(W.XS_WRITE, `a|${'v'.repeat(900)}`)).to.equal('OK|');
+    expect(d.domains.get(3).memory).to.equal(998);
+  });
+
+  it('a reply of more than 16 bytes needs room in the memory quota (else ENOMEM); shorter replies always go out', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(g.req(W.XS_WRITE, `a|${'v'.repeat(100)}`)).to.equal('OK|');
+    leaveRoom(d, dom0, 3, 100 + 16);
+    expect(g.req(W.XS_READ, 'a|')).to.equal('E:ENOMEM');
+    leaveRoom(d, dom0, 3, 100 + 17);
+    expect(g.req(W.XS_READ, 'a|')).to.equal('v'.repeat(100));
+    leaveRoom(d, dom0, 3, 1);
+    expect(g.req(W.XS_GET_DOMAIN_PATH, '3|')).to.equal('/local/domain/3|'); // 16 bytes
+    expect(g.req(W.XS_GET_DOMAIN_PATH, '33|')).to.equal('E:ENOMEM'); // 17
+    expect(g.req(W.XS_READ, 'nothing|')).to.equal('E:ENOENT');
+  });
+
+  it('WATCH without room in the memory quota for its path and token is ENOMEM', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    leaveRoom(d, dom0, 3, watchMemory('/local/domain/3/w', 'tok'));
+    expect(g.req(W.XS_WATCH, 'w|tok|')).to.equal('E:ENOMEM');
+    expect(g.req(W.XS_WATCH, 'w|to|')).to.equal('OK|');
+    expect(d.domains.get(3).watches).to.equal(1);
+  });
+
+  it('a watch event a domain has no memory quota left for is dropped', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(g.req(W.XS_WATCH, 'ev|t|')).to.equal('OK|');
+    expect(dom0.req(W.XS_MKDIR, '/local/domain/3/ev|')).to.equal('OK|');
+    expect(dom0.req(W.XS_SET_PERMS, '/local/domain/3/ev|n0|r3|')).to.equal('OK|');
+    expect(g.events()).to.deep.equal(['ev|t|', 'ev|t|', 'ev|t|']);
+    // The event: "ev|t|" (the watch was set relative) and a 16-byte header.
+    leaveRoom(d, dom0, 3, 5 + 16);
+    expect(dom0.req(W.XS_WRITE, '/local/domain/3/ev|x')).to.equal('OK|');
+    expect(g.events()).to.deep.equal([]);
+    leaveRoom(d, dom0, 3, 5 + 17);
+    expect(dom0.req(W.XS_WRITE, '/local/domain/3/ev|y')).to.equal('OK|');
+    expect(g.events()).to.deep.equal(['ev|t|']);
+  });
+
+  it('a domain at its memory quota is not read from until it is back under; then it is answered in order', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(g.req(W.XS_WRITE, `big|${'v'.repeat(1000)}`)).to.equal('OK|');
+    const t = txOf(g.req(W.XS_TRANSACTION_START, '|'));
+    leaveRoom(d, dom0, 3, 8);
+    // The transaction's copy of big is charged unchecked; the 1000-byte reply is not.
+    expect(g.req(W.XS_READ, 'big|', t)).to.equal('E:ENOMEM');
+    expect(d.domains.get(3).memory).to.be.at.least(d.domains.get(3).quotas?.memory ?? 0);
+    g.raw(W.encodeMessage(W.XS_GET_DOMAIN_PATH, 50, 0, W.nulTerminated('3')));
+    g.raw(W.encodeMessage(W.XS_GET_DOMAIN_PATH, 51, 0, W.nulTerminated('4')));
+    expect(g.received.filter((m) => m.reqId >= 50)).to.deep.equal([]);
+    expect(g.inputPaused).to.equal(true);
+    expect(dom0.req(W.XS_WRITE, '/local/domain/3/x|')).to.equal('E:EIO');
+    expect(dom0.req(W.XS_RM, '/local/domain/3/big|')).to.equal('OK|');
+    expect(g.received.filter((m) => m.reqId >= 50).map((m) => m.payload)).to.deep.equal(['/local/domain/3|', '/local/domain/4|']);
+    expect(g.inputPaused).to.equal(false);
+  });
+
+  it('a node write refused inside a transaction (node size ENOSPC, memory EIO) fails it: the commit is ENOMEM', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    let t = txOf(g.req(W.XS_TRANSACTION_START, '|'));
+    expect(g.req(W.XS_WRITE, `big|${'x'.repeat(2100)}`, t)).to.equal('E:ENOSPC');
+    expect(g.req(W.XS_WRITE, 'small|x', t)).to.equal('OK|');
+    expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('E:ENOMEM');
+    expect(g.req(W.XS_READ, 'small|')).to.equal('E:ENOENT');
+    expect(g.req(W.XS_WRITE, 'e|x')).to.equal('OK|');
+    t = txOf(g.req(W.XS_TRANSACTION_START, '|'));
+    leaveRoom(d, dom0, 3, 200);
+    expect(g.req(W.XS_WRITE, `e|${'x'.repeat(300)}`, t)).to.equal('E:EIO');
+    expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('E:ENOMEM');
+    expect(g.req(W.XS_READ, 'e|')).to.equal('x');
+  });
+
+  it('inside a transaction a node\'s copy is charged to the transaction\'s domain, not its owner: EIO when that one has no room', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(dom0.req(W.XS_WRITE, '/shared|')).to.equal('OK|');
+    expect(dom0.req(W.XS_SET_PERMS, '/shared|n0|b3|')).to.equal('OK|');
+    leaveRoom(d, dom0, 3, 100);
+    expect(g.req(W.XS_WRITE, `/shared|${'v'.repeat(500)}`)).to.equal('OK|');
+    const t = txOf(g.req(W.XS_TRANSACTION_START, '|'));
+    expect(g.req(W.XS_WRITE, `/shared|${'w'.repeat(500)}`, t)).to.equal('E:EIO');
+  });
+
+  it(`stays equal to a count from scratch whatever domains and dom0 do (seed ${SEED}, ${RUNS} runs)`, () => {
+    const name = fc.constantFrom('a', 'b', 'a/c', 'b/d/e', 'f');
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('write' as const), who: fc.integer({ min: 0, max: 2 }), name, len: fc.integer({ min: 0, max: 300 }) }),
+      fc.record({ k: fc.constant('rm' as const), who: fc.integer({ min: 0, max: 2 }), name }),
+      fc.record({ k: fc.constant('perms' as const), who: fc.integer({ min: 0, max: 2 }), name, owner: fc.constantFrom(0, 3, 4) }),
+      fc.record({ k: fc.constant('watch' as const), who: fc.integer({ min: 1, max: 2 }), name, token: fc.constantFrom('t', 'token') }),
+      fc.record({ k: fc.constant('unwatch' as const), who: fc.integer({ min: 1, max: 2 }), name, token: fc.constantFrom('t', 'token') }),
+      fc.record({ k: fc.constant('tx' as const), who: fc.integer({ min: 1, max: 2 }), name, len: fc.integer({ min: 0, max: 300 }), commit: fc.boolean() }),
+      fc.record({ k: fc.constant('release' as const), who: fc.integer({ min: 1, max: 2 }) }),
+    );
+    try {
+      fc.assert(
+        fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
+          const { d, dom0 } = xenstored();
+          let clients: Client[] = [dom0, guest(d, dom0, 3), guest(d, dom0, 4)];
+          const path = (n: string, who: number) => `/local/domain/${who === 2 ? 4 : 3}/${n}`;
+          for (const o of ops) {
+            const c = clients[o.k === 'release' ? 0 : o.who];
+            if (o.k === 'write') c.req(W.XS_WRITE, `${path(o.name, o.who)}|${'v'.repeat(o.len)}`);
+            else if (o.k === 'rm') c.req(W.XS_RM, `${path(o.name, o.who)}|`);
+            else if (o.k === 'perms') c.req(W.XS_SET_PERMS, `${path(o.name, o.who)}|n${o.owner}|r3|`);
+            else if (o.k === 'watch') c.req(W.XS_WATCH, `${o.name}|${o.token}|`);
+            else if (o.k === 'unwatch') c.req(W.XS_UNWATCH, `${o.name}|${o.token}|`);
+            else if (o.k === 'tx') {
+              const t = txOf(c.req(W.XS_TRANSACTION_START, '|'));
+              c.req(W.XS_WRITE, `${o.name}|${'t'.repeat(o.len)}`, t);
+              c.req(W.XS_READ, `${path('a', o.who)}|`, t);
+              c.req(W.XS_TRANSACTION_END, o.commit ? 'T|' : 'F|', t);
+            } else {
+              const domid = o.who === 2 ? 4 : 3;
+              dom0.req(W.XS_RELEASE, `${domid}|`);
+              clients = clients.map((x, i) => (i === o.who ? guest(d, dom0, domid) : x));
+            }
+            for (const domid of [0, 3, 4]) {
+              if (d.domains.get(domid).memory !== recount(d, domid)) {
+                throw new Error(`after ${JSON.stringify(o)}: domain ${domid} counted ${d.domains.get(domid).memory}, recount ${recount(d, domid)}`);
+              }
+            }
+          }
+        }),
+        { seed: SEED, numRuns: RUNS },
+      );
+    } catch (e) {
+      throw new Error(`property failed with XENSIM_SEED=${SEED}: ${(e as Error).message}`);
+    }
+  });
+});
+
+describe('xenstored outstanding requests', () => {
+  /** `n` READs of `path` in one piece, req_ids from 1. */
+  function pipelined(n: number, path: string): Uint8Array {
+    const msgs = Array.from({ length: n }, (_, i) => W.encodeMessage(W.XS_READ, i + 1, 0, W.nulTerminated(path)));
+    return Buffer.concat(msgs);
+  }
+
+  it('a domain\'s connection takes no more requests while 20 replies are undelivered, and takes them again as they are delivered', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(g.req(W.XS_WRITE, `x|${'v'.repeat(900)}`)).to.equal('OK|');
+    g.received.length = 0;
+    g.holding = true;
+    g.raw(pipelined(40, 'x'));
+    expect(g.undelivered).to.equal(20);
+    expect(g.inputPaused).to.equal(true);
+    expect(reported(dom0, 3, 'outstanding')).to.equal(20);
+    // The replies queued count against memory too: 900 bytes and a header each.
+    expect(reported(dom0, 3, 'memory')).to.equal(recount(d, 3) + 20 * 916);
+    g.deliver(1);
+    expect(g.received.map((m) => m.reqId)).to.deep.equal([1]);
+    expect(g.undelivered).to.equal(20);
+    while (g.undelivered > 0) g.deliver();
+    expect(g.received.map((m) => m.reqId)).to.deep.equal(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(g.received.every((m) => m.payload === 'v'.repeat(900))).to.equal(true);
+    expect(g.inputPaused).to.equal(false);
+    expect(reported(dom0, 3, 'outstanding')).to.equal(0);
+    expect(reported(dom0, 3, 'memory')).to.equal(recount(d, 3));
+  });
+
+  it('dom0\'s tools have no outstanding quota', () => {
+    const { d, dom0 } = xenstored();
+    const tools = new Client(d, 0, true);
+    tools.holding = true;
+    tools.raw(pipelined(40, '/tool'));
+    expect(tools.undelivered).to.equal(40);
+    expect(reported(dom0, 0, 'outstanding')).to.equal(0);
+  });
+
+  it('a domain\'s own outstanding quota (SET_QUOTA with its domid) binds it', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(dom0.req(W.XS_SET_QUOTA, '3|outstanding|2|')).to.equal('OK|');
+    g.holding = true;
+    g.raw(pipelined(5, '/local/domain/3'));
+    expect(g.undelivered).to.equal(2);
+    expect(dom0.req(W.XS_SET_QUOTA, '3|outstanding|4|')).to.equal('OK|');
+    expect(g.undelivered).to.equal(4);
+  });
+
+  it('a request stays outstanding until the watch events it caused are delivered, on whatever connection', () => {
+    const { d, dom0 } = xenstored();
+    const watcher = guest(d, dom0, 4);
+    const writer = guest(d, dom0, 3, 'n3 r4');
+    expect(watcher.req(W.XS_WATCH, '/local/domain/3|t|')).to.equal('OK|');
+    watcher.events();
+    watcher.holding = true;
+    for (let i = 0; i < 20; i++) expect(writer.req(W.XS_WRITE, `k${i}|v`)).to.equal('OK|');
+    expect(reported(dom0, 3, 'outstanding')).to.equal(20);
+    expect(watcher.undelivered).to.equal(20);
+    writer.raw(W.encodeMessage(W.XS_WRITE, 99, 0, bytes('k20|v')));
+    expect(writer.received.filter((m) => m.reqId === 99)).to.deep.equal([]);
+    expect(writer.inputPaused).to.equal(true);
+    watcher.deliver(1);
+    expect(writer.received.filter((m) => m.reqId === 99).map((m) => m.payload)).to.deep.equal(['OK|']);
+    expect(reported(dom0, 3, 'outstanding')).to.equal(20);
+    watcher.close();
+    expect(reported(dom0, 3, 'outstanding')).to.equal(0);
+    expect(reported(dom0, 4, 'memory')).to.equal(recount(d, 4));
+  });
+
+  it('a watch event identical to one still undelivered is not queued again; special events always are', () => {
+    const { d, dom0 } = xenstored();
+    const g = guest(d, dom0, 3);
+    expect(g.req(W.XS_WATCH, 'k|t|')).to.equal('OK|');
+    expect(dom0.req(W.XS_SET_PERMS, '@releaseDomain|n0|r3|')).to.equal('OK|');
+    expect(g.req(W.XS_WATCH, '@releaseDomain|r|')).to.equal('OK|');
+    g.events();
+    g.holding = true;
+    for (let i = 0; i < 5; i++) expect(dom0.req(W.XS_WRITE, `/local/domain/3/k|${i}`)).to.equal('OK|');
+    for (let i = 0; i < 2; i++) {
+      guest(d, dom0, 10 + i);
+      expect(dom0.req(W.XS_RELEASE, `${10 + i}|`)).to.equal('OK|');
+    }
+    g.deliver();
+    expect(g.events()).to.deep.equal(['k|t|', '@releaseDomain|r|', '@releaseDomain|r|']);
+    for (let i = 0; i < 2; i++) expect(dom0.req(W.XS_WRITE, `/local/domain/3/k|${i}`)).to.equal('OK|');
+    expect(g.undelivered).to.equal(1);
   });
 });
 
