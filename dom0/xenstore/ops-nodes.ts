@@ -198,8 +198,9 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
 
 /**
  * RM `path|`: removes the node and everything below it. A missing node is fine when its
- * parent exists. Each removed descendant fires the watches set exactly on it, deepest
- * first; the node itself fires last, for its watchers and their ancestors.
+ * parent exists; a node whose parent is missing (a transaction's copy, its parent removed
+ * meanwhile) is EINVAL. Each removed descendant fires the watches set exactly on it,
+ * deepest first; the node itself fires last, for its watchers and their ancestors.
  */
 export function doRm(req: XsRequest): Uint8Array | XsErrno {
   const { d, db } = req;
@@ -209,6 +210,8 @@ export function doRm(req: XsRequest): Uint8Array | XsErrno {
   if (found === 'ENOENT') return db.read(parentOf(name)) !== undefined ? OK : 'ENOENT';
   if (typeof found === 'string') return found;
   if (name === '/') return 'EINVAL';
+  // rm_node(): a node a transaction still holds may have lost its parent meanwhile.
+  if (db.read(parentOf(name)) === undefined) return 'EINVAL';
   removeSubtree(d, db, found);
   return OK;
 }

@@ -98,6 +98,18 @@ describe('xenstored transactions', () => {
       expect(dom0.req(W.XS_TRANSACTION_END, 'T|', t2)).to.equal('E:EAGAIN');
     });
 
+    it('RM of a node the transaction read, whose parent went meanwhile, is EINVAL; the commit then EAGAIN', () => {
+      const { d, dom0 } = xenstored();
+      const g = guest(d, dom0, 3);
+      expect(g.req(W.XS_WRITE, 'a/b|v')).to.equal('OK|');
+      const t = start(g);
+      expect(g.req(W.XS_READ, 'a/b|', t)).to.equal('v');
+      expect(g.req(W.XS_RM, 'a|')).to.equal('OK|');
+      expect(g.req(W.XS_RM, 'a/b|', t)).to.equal('E:EINVAL');
+      expect(g.req(W.XS_TRANSACTION_END, 'T|', t)).to.equal('E:EAGAIN');
+      expect(d.store.check()).to.deep.equal([]);
+    });
+
     it('a directory the transaction listed and another client then gave a child makes the commit EAGAIN', () => {
       const { dom0 } = xenstored();
       dom0.req(W.XS_MKDIR, '/c/dir|');
