@@ -2,11 +2,11 @@
 // permission list and its children's names in the order they were created, plus a
 // generation number that changes whenever the node does (xenstored's tdb records and
 // their generation counts). The generations come from one counter, which every stored,
-// removed or transaction-written node and every transaction start advances, as 4.17's
-// does: domain records are dated by it too (known-domains.ts). Nodes are replaced, never
-// changed in place, so that a transaction can keep the node it saw. Each stored node's
-// bytes are charged to its owner as it is stored and freed as it goes (the memory
-// quota). dom0/xenstore layer.
+// removed (outside a commit) or transaction-written node and every transaction start
+// advances, as 4.17's does: domain records are dated by it too (known-domains.ts). Nodes
+// are replaced, never changed in place, so that a transaction can keep the node it saw.
+// Each stored node's bytes are charged to its owner as it is stored and freed as it goes
+// (the memory quota). dom0/xenstore layer.
 
 import type { NodePerms } from './perms.ts';
 import { parentOf } from './paths.ts';
@@ -95,8 +95,8 @@ export class XsStore {
     return stored;
   }
 
+  /** Removes `name` (if stored); takes no generation: the caller does when 4.17 would. */
   delete(name: string): void {
-    this.counter++;
     const old = this.nodes.get(name);
     if (old === undefined) return;
     this.charge(old.perms.ids[0], -nodeMemory(old));

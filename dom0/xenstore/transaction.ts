@@ -58,7 +58,9 @@ export class DirectDb implements NodeDb {
     return this.store.put(node, node.generation === NO_GENERATION ? node.perms : this.known.permsOf(node));
   }
 
+  /** delete_node_single(): the removal takes a generation (access_node). */
   remove(name: string): void {
+    this.store.nextGeneration();
     this.store.delete(name);
   }
 }
@@ -186,7 +188,11 @@ export class Transaction implements NodeDb {
     return false;
   }
 
-  /** Applies the changes to the committed tree. Call only when conflicts() is false. */
+  /**
+   * Applies the changes to the committed tree. Call only when conflicts() is false. As in
+   * 4.17's finalize_transaction(), each node written takes a new generation and a removal
+   * takes none (the parent it leaves is written, and takes one).
+   */
   apply(): void {
     for (const name of this.changed) {
       const node = this.view.get(name) ?? null;
