@@ -38,7 +38,8 @@ export class Client {
   ) {
     this.conn = d.connect(domid, privileged, {
       send: (m) => {
-        if (this.holding) {
+        // Behind messages still held back it waits its turn, as on a ring or a socket.
+        if (this.holding || this.heldBack.length > 0) {
           this.heldBack.push(m);
           return false;
         }
@@ -62,11 +63,19 @@ export class Client {
     return this.heldBack.length;
   }
 
+  /** Bytes of the messages held back (headers included). */
+  get undeliveredBytes(): number {
+    let n = 0;
+    for (const m of this.heldBack) n += m.length;
+    return n;
+  }
+
   /**
-   * Delivers the oldest `n` held-back messages (all of them by default), as a peer reading
-   * its ring; the daemon hears of each delivery at once.
+   * Delivers the oldest `n` held-back messages (by default until none is left, those the
+   * daemon sends meanwhile included), as a peer reading its ring; the daemon hears of each
+   * delivery at once.
    */
-  deliver(n = this.heldBack.length): void {
+  deliver(n = Infinity): void {
     for (let i = 0; i < n; i++) {
       const m = this.heldBack.shift();
       if (m === undefined) return;
