@@ -123,6 +123,13 @@ export class Transaction implements NodeDb {
     this.account(-this.memory);
   }
 
+  /** The bytes its copies take, counted afresh from the copies it holds (for checks). */
+  recountCopies(): number {
+    let bytes = 0;
+    for (const node of this.view.values()) if (node !== null) bytes += this.copyBytes(node);
+    return bytes;
+  }
+
   private account(bytes: number): void {
     if (bytes === 0) return;
     this.memory += bytes;

@@ -255,48 +255,119 @@ describe('xenstored memory quota', () => {
     expect(g.req(W.XS_WRITE, `/shared|${'w'.repeat(500)}`, t)).to.equal('E:EIO');
   });
 
-  it(`stays equal to a count from scratch whatever domains and dom0 do (seed ${SEED}, ${RUNS} runs)`, () => {
+  it(`stays equal to a count from scratch whatever domains and dom0 do, with transactions left open and output held back (seed ${SEED}, ${5 * RUNS} runs)`, () => {
     const name = fc.constantFrom('a', 'b', 'a/c', 'b/d/e', 'f');
+    const home = fc.constantFrom(3, 4);
+    const anyone = fc.integer({ min: 0, max: 2 }); // dom0's tools, domain 3, domain 4
+    const domain = fc.integer({ min: 1, max: 2 });
+    const inTx = fc.boolean();
     const op = fc.oneof(
-      fc.record({ k: fc.constant('write' as const), who: fc.integer({ min: 0, max: 2 }), name, len: fc.integer({ min: 0, max: 300 }) }),
-      fc.record({ k: fc.constant('rm' as const), who: fc.integer({ min: 0, max: 2 }), name }),
-      fc.record({ k: fc.constant('perms' as const), who: fc.integer({ min: 0, max: 2 }), name, owner: fc.constantFrom(0, 3, 4) }),
-      fc.record({ k: fc.constant('watch' as const), who: fc.integer({ min: 1, max: 2 }), name, token: fc.constantFrom('t', 'token') }),
-      fc.record({ k: fc.constant('unwatch' as const), who: fc.integer({ min: 1, max: 2 }), name, token: fc.constantFrom('t', 'token') }),
-      fc.record({ k: fc.constant('tx' as const), who: fc.integer({ min: 1, max: 2 }), name, len: fc.integer({ min: 0, max: 300 }), commit: fc.boolean() }),
-      fc.record({ k: fc.constant('release' as const), who: fc.integer({ min: 1, max: 2 }) }),
+      fc.record({ k: fc.constant('write' as const), who: anyone, home, name, len: fc.integer({ min: 0, max: 300 }), inTx }),
+      fc.record({ k: fc.constant('rm' as const), who: anyone, home, name, inTx }),
+      fc.record({ k: fc.constant('read' as const), who: anyone, home, name, inTx }),
+      fc.record({
+        k: fc.constant('perms' as const), who: anyone, home, name, inTx,
+        // Domain 7 never exists: its entries are marked to count for nobody.
+        owner: fc.constantFrom(0, 3, 4), other: fc.constantFrom('r3', 'b3', 'r4', 'b4', 'b7'),
+      }),
+      fc.record({ k: fc.constant('watch' as const), who: domain, name, token: fc.constantFrom('t', 'token') }),
+      fc.record({ k: fc.constant('unwatch' as const), who: domain, name, token: fc.constantFrom('t', 'token') }),
+      fc.record({ k: fc.constant('start' as const), who: anyone }),
+      fc.record({ k: fc.constant('end' as const), who: anyone, commit: fc.boolean() }),
+      fc.record({ k: fc.constant('hold' as const), who: domain, on: fc.boolean() }),
+      fc.record({ k: fc.constant('deliver' as const), who: domain, n: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ k: fc.constant('release' as const), who: domain }),
+      fc.record({ k: fc.constant('introduce' as const), who: domain }),
     );
+    /** A client, its open transaction, and the requests it sent (req_ids from RAW) in order. */
+    interface Slot { c: Client; tx: number; sent: number[] }
+    const RAW = 100000;
     try {
       fc.assert(
-        fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
-          const { d, dom0 } = xenstored();
-          let clients: Client[] = [dom0, guest(d, dom0, 3), guest(d, dom0, 4)];
-          const path = (n: string, who: number) => `/local/domain/${who === 2 ? 4 : 3}/${n}`;
-          for (const o of ops) {
-            const c = clients[o.k === 'release' ? 0 : o.who];
-            if (o.k === 'write') c.req(W.XS_WRITE, `${path(o.name, o.who)}|${'v'.repeat(o.len)}`);
-            else if (o.k === 'rm') c.req(W.XS_RM, `${path(o.name, o.who)}|`);
-            else if (o.k === 'perms') c.req(W.XS_SET_PERMS, `${path(o.name, o.who)}|n${o.owner}|r3|`);
-            else if (o.k === 'watch') c.req(W.XS_WATCH, `${o.name}|${o.token}|`);
-            else if (o.k === 'unwatch') c.req(W.XS_UNWATCH, `${o.name}|${o.token}|`);
-            else if (o.k === 'tx') {
-              const t = txOf(c.req(W.XS_TRANSACTION_START, '|'));
-              c.req(W.XS_WRITE, `${o.name}|${'t'.repeat(o.len)}`, t);
-              c.req(W.XS_READ, `${path('a', o.who)}|`, t);
-              c.req(W.XS_TRANSACTION_END, o.commit ? 'T|' : 'F|', t);
-            } else {
-              const domid = o.who === 2 ? 4 : 3;
-              dom0.req(W.XS_RELEASE, `${domid}|`);
-              clients = clients.map((x, i) => (i === o.who ? guest(d, dom0, domid) : x));
-            }
+        fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
+          const { d, dom0 } = xenstored({ quotas: { outstanding: 3 } });
+          const slot = (c: Client): Slot => ({ c, tx: 0, sent: [] });
+          const slots: Slot[] = [slot(dom0), slot(guest(d, dom0, 3)), slot(guest(d, dom0, 4))];
+          const live = (s: Slot) => d.connections.includes(s.c.conn);
+          let reqId = RAW;
+          /** Sends without waiting: a held connection answers later. */
+          const send = (s: Slot, type: number, payload: string, tx = 0): number => {
+            const id = reqId++;
+            s.sent.push(id);
+            s.c.raw(W.encodeMessage(type, id, tx, bytes(payload)));
+            return id;
+          };
+          const memory = (domid: number): number => {
+            let n = recount(d, domid);
+            for (const c of d.connections) if (c.domid === domid) for (const t of c.transactions.values()) n += t.recountCopies();
+            for (const s of slots) if (s.c.conn.domid === domid && live(s)) n += s.c.undeliveredBytes;
+            return n;
+          };
+          const check = (after: string): void => {
             for (const domid of [0, 3, 4]) {
-              if (d.domains.get(domid).memory !== recount(d, domid)) {
-                throw new Error(`after ${JSON.stringify(o)}: domain ${domid} counted ${d.domains.get(domid).memory}, recount ${recount(d, domid)}`);
+              const dom = d.domains.get(domid);
+              const conns = d.connections.filter((c) => c.domid === domid);
+              const outstanding = conns.reduce((n, c) => n + c.outstanding, 0);
+              if (dom.memory !== memory(domid) || dom.outstanding !== outstanding || conns.some((c) => c.outstanding > 3)) {
+                throw new Error(`after ${after}: domain ${domid} counted memory ${dom.memory}, outstanding ${dom.outstanding}; ` +
+                  `recount ${memory(domid)}, ${outstanding}`);
               }
+            }
+          };
+          for (const o of ops) {
+            const s = slots[o.who];
+            const tx = 'inTx' in o && o.inTx ? s.tx : 0;
+            const path = 'home' in o ? `/local/domain/${o.home}/${o.name}` : '';
+            if (o.k === 'write') send(s, W.XS_WRITE, `${path}|${'v'.repeat(o.len)}`, tx);
+            else if (o.k === 'rm') send(s, W.XS_RM, `${path}|`, tx);
+            else if (o.k === 'read') send(s, W.XS_READ, `${path}|`, tx);
+            else if (o.k === 'perms') send(s, W.XS_SET_PERMS, `${path}|n${o.owner}|${o.other}|`, tx);
+            else if (o.k === 'watch') send(s, W.XS_WATCH, `${o.name}|${o.token}|`);
+            else if (o.k === 'unwatch') send(s, W.XS_UNWATCH, `${o.name}|${o.token}|`);
+            else if (o.k === 'start') {
+              if (s.tx !== 0 || s.c.holding || s.c.inputPaused) continue;
+              const id = send(s, W.XS_TRANSACTION_START, '|');
+              const reply = s.c.received.find((m) => m.reqId === id);
+              if (reply !== undefined && reply.type === W.XS_TRANSACTION_START) s.tx = txOf(reply.payload);
+            } else if (o.k === 'end') {
+              if (s.tx === 0) continue;
+              send(s, W.XS_TRANSACTION_END, o.commit ? 'T|' : 'F|', s.tx);
+              s.tx = 0;
+            } else if (o.k === 'hold') {
+              s.c.holding = o.on;
+            } else if (o.k === 'deliver') {
+              s.c.deliver(o.n);
+            } else if (o.k === 'release') {
+              dom0.req(W.XS_RELEASE, `${s.c.conn.domid}|`);
+              slots[o.who] = slot(guest(d, dom0, s.c.conn.domid));
+            } else {
+              // Introduced again: the domain's transactions end.
+              const domid = s.c.conn.domid;
+              dom0.req(W.XS_INTRODUCE, `${domid}|${1000 + domid}|${domid + 10}|`);
+              s.tx = 0;
+            }
+            check(JSON.stringify(o));
+          }
+          // Every request is answered once and in order once the domains read their output.
+          for (const s of slots) {
+            s.c.holding = false;
+            s.c.deliver();
+          }
+          for (const s of slots) {
+            if (s.tx !== 0) send(s, W.XS_TRANSACTION_END, 'F|', s.tx);
+            const answered = s.c.received.filter((m) => m.type !== W.XS_WATCH_EVENT && m.reqId >= RAW).map((m) => m.reqId);
+            if (s.c.inputPaused || answered.join() !== s.sent.join()) {
+              throw new Error(`domain ${s.c.conn.domid}: sent ${s.sent.join()}, answered ${answered.join()}`);
+            }
+          }
+          check('the end');
+          for (const domid of [3, 4]) {
+            if (d.domains.get(domid).outstanding !== 0 || d.domains.get(domid).memory !== recount(d, domid)) {
+              throw new Error(`at the end, domain ${domid} has outstanding ${d.domains.get(domid).outstanding}, memory ${d.domains.get(domid).memory}`);
             }
           }
         }),
-        { seed: SEED, numRuns: RUNS },
+        { seed: SEED, numRuns: 5 * RUNS },
       );
     } catch (e) {
       throw new Error(`property failed with XENSIM_SEED=${SEED}: ${(e as Error).message}`);
