@@ -14,8 +14,10 @@ export interface XsTransport {
   /**
    * Queues one whole message (header and payload) for the peer. Returns true when the
    * peer has it already; false when the carrier will call the connection's delivered()
-   * once the peer has it (once per message, in the order sent). Until then the message
-   * counts against the domain's memory quota, and a reply against its outstanding quota.
+   * once the peer has it (once per message, in the order sent), and never from within
+   * send() itself: the daemon records the message only once send() returns. Nor may send()
+   * feed the connection new input (receive()). Until delivered the message counts against
+   * the domain's memory quota, and a reply against its outstanding quota.
    */
   send(message: Uint8Array): boolean;
   /**

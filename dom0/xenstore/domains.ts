@@ -116,9 +116,4 @@ export class XsDomains {
   addNodes(domid: number, n: number): void {
     this.get(domid).nodes += n;
   }
-
-  /** Charges `bytes` (negative: frees them) to the domain's memory; no check. */
-  addMemory(domid: number, bytes: number): void {
-    this.get(domid).memory += bytes;
-  }
 }

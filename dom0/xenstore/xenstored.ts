@@ -427,11 +427,6 @@ export class XenStored implements XsMessageSink {
     return n;
   }
 
-  /** Memory charged to a domain (see XsDomain.memory). */
-  memoryUsed(domid: number): number {
-    return this.domains.find(domid)?.memory ?? 0;
-  }
-
   /**
    * A domain is gone (RELEASE, or its destruction): its connections close, dropping their
    * watches and transactions; the nodes it owns are removed, as rm removes them, and so
