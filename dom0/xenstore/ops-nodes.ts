@@ -126,7 +126,7 @@ export function doMkdir(req: XsRequest): Uint8Array | XsErrno {
  */
 function writeRefused(req: XsRequest, next: XsNode, old: XsNode | undefined): XsErrno | null {
   const { d, db } = req;
-  if (!req.caller.privileged && nodeRecordBytes(next) >= d.quotas.nodeSize) return failWrite(db, 'ENOSPC');
+  if (!req.caller.privileged && nodeRecordBytes(next) >= d.quotasOf(req.caller.domid).nodeSize) return failWrite(db, 'ENOSPC');
   const to = chargedTo(db, next.perms.ids[0]);
   if (to === 0) return null; // dom0 has no memory quota
   let bytes = nodeBytes(db, nodeRecordBytes(next), next.name);
@@ -173,21 +173,22 @@ function createPath(req: XsRequest, name: string, value: Uint8Array): XsNode | X
   const inherited: NodePerms = d.known.permsOf(parent);
   const perms: NodePerms = caller.privileged ? inherited : withOwner(inherited, caller.domid);
   const owned = d.domains.get(caller.domid).nodes;
+  const q = d.quotasOf(caller.domid);
   const to = chargedTo(db, perms.ids[0]);
   // What the records checked so far charge `to`.
   let charged = 0;
   for (let i = 0; i < missing.length; i++) {
     // Against the nodes the domain owns now (inside a transaction, again at commit).
-    if (!caller.privileged && owned + (db.tx === null ? i : 0) >= d.quotas.nodes) return 'ENOSPC';
+    if (!caller.privileged && owned + (db.tx === null ? i : 0) >= q.nodes) return 'ENOSPC';
     const child = i === 0 ? 0 : baseName(missing[i - 1]).length;
     const rec: XsNode = { name: missing[i], value: i === 0 ? value : EMPTY, perms, children: [], generation: -1 };
     const record = nodeRecordBytes(rec, child);
-    if (!caller.privileged && record >= d.quotas.nodeSize) return failWrite(db, 'ENOSPC');
+    if (!caller.privileged && record >= q.nodeSize) return failWrite(db, 'ENOSPC');
     charged += nodeBytes(db, record, rec.name);
     if (!d.memoryAllows(to, charged)) return failWrite(db, 'EIO');
   }
   const record = nodeRecordBytes(parent, baseName(missing[missing.length - 1]).length);
-  if (!caller.privileged && record >= d.quotas.nodeSize) return failWrite(db, 'ENOSPC');
+  if (!caller.privileged && record >= q.nodeSize) return failWrite(db, 'ENOSPC');
   const parentTo = chargedTo(db, parent.perms.ids[0]);
   const grown = nodeBytes(db, record, parent.name) - nodeBytes(db, nodeRecordBytes(parent), parent.name);
   if (!d.memoryAllows(parentTo, grown + (parentTo === to ? charged : 0))) return failWrite(db, 'EIO');
@@ -249,7 +250,7 @@ export function doSetPerms(req: XsRequest): Uint8Array | XsErrno {
   const { d, db, caller } = req;
   const { strings } = splitStrings(req.payload);
   if (strings.length < 2) return 'EINVAL';
-  if (!caller.privileged && strings.length - 1 > d.quotas.perms) return 'ENOSPC';
+  if (!caller.privileged && strings.length - 1 > d.quotasOf(caller.domid).perms) return 'ENOSPC';
   const parsed = parsePerms(strings.slice(1));
   if (parsed === null) return 'EINVAL';
   const perms = recordPermDomains(parsed, d.known, d, d.store.generation);

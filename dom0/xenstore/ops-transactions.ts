@@ -12,11 +12,11 @@ const OK = nulTerminated('OK');
 export function doTransactionStart(req: XsRequest): Uint8Array | XsErrno {
   const { d, conn } = req;
   if (req.db.tx !== null) return 'EBUSY';
-  if (!conn.privileged && conn.transactions.size > d.quotas.transactions) return 'ENOSPC';
+  if (!conn.privileged && conn.transactions.size > d.quotasOf(conn.domid).transactions) return 'ENOSPC';
   let id = conn.nextTransactionId;
   while (id === 0 || conn.transactions.has(id)) id = (id + 1) >>> 0;
   conn.nextTransactionId = (id + 1) >>> 0;
-  const limit = conn.privileged ? Infinity : d.quotas.transactionNodes;
+  const limit = conn.privileged ? Infinity : d.quotasOf(conn.domid).transactionNodes;
   conn.transactions.set(id, new Transaction(id, d.store, d.known, limit, conn.domid, d.chargeMemory));
   return latin1(`${id}\0`);
 }
@@ -36,7 +36,7 @@ export function doTransactionEnd(req: XsRequest): Uint8Array | XsErrno {
   if (tx.conflicts()) return 'EAGAIN';
   // The node quota of an unprivileged domain binds at commit for what it created inside.
   const gained = tx.ownerDelta.get(conn.domid) ?? 0;
-  if (!conn.privileged && gained > 0 && d.domains.get(conn.domid).nodes + gained > d.quotas.nodes) return 'ENOSPC';
+  if (!conn.privileged && gained > 0 && d.domains.get(conn.domid).nodes + gained > d.quotasOf(conn.domid).nodes) return 'ENOSPC';
   tx.apply();
   for (const [domid, n] of tx.ownerDelta) d.domains.addNodes(domid, n);
   d.fireHeld(tx.heldEvents());

@@ -33,7 +33,7 @@ export function doWatch(req: XsRequest): Uint8Array | XsErrno {
   const token = strings[1];
   for (const x of conn.watches) if (x.name === w.name && x.token === token) return 'EEXIST';
   const dom = d.domains.get(conn.domid);
-  if (!conn.privileged && dom.watches > d.quotas.watches) return 'E2BIG';
+  if (!conn.privileged && dom.watches > d.quotasOf(conn.domid).watches) return 'E2BIG';
   const bytes = watchMemory(w.name, token);
   if (!conn.privileged && !d.memoryAllows(conn.domid, bytes)) return 'ENOMEM';
   conn.watches.push({ name: w.name, token, relativeTo: w.relative ? domainPath(conn.domid) : null });

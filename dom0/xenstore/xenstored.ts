@@ -299,6 +299,11 @@ export class XenStored implements XsMessageSink {
     return !overHard;
   }
 
+  /** The quotas that bind domain `domid`: its own (SET_QUOTA with its domid), else the global ones. */
+  quotasOf(domid: number): XsQuotas {
+    return this.domains.get(domid).quotas ?? this.quotas;
+  }
+
   /** domain_can_read(): whether an unprivileged connection is under its outstanding and memory quotas. */
   private readable(conn: XsConnection): boolean {
     const dom = this.domains.get(conn.domid);

@@ -84,6 +84,34 @@ describe('xenstored CONTROL and the feature and quota messages', () => {
     expect(g.req(W.XS_GET_QUOTA, 'watches|')).to.equal('E:EACCES');
   });
 
+  it('a domain\'s own quotas (SET_QUOTA with its domid) bind it and no other: nodes, watches, transactions, permissions, node-size (ENOSPC, E2BIG)', () => {
+    const { d, dom0 } = xenstored();
+    const g3 = guest(d, dom0, 3);
+    const g4 = guest(d, dom0, 4);
+    const home3 = d.domains.get(3).nodes;
+    for (const [q, v] of [['nodes', home3 + 1], ['watches', 0], ['transactions', 0], ['permissions', 1], ['node-size', 40]] as const) {
+      expect(dom0.req(W.XS_SET_QUOTA, `3|${q}|${v}|`), q).to.equal('OK|');
+    }
+    // nodes: one more node, then ENOSPC; node-size: a record of 24 + 8 + value must stay under 40.
+    expect(g3.req(W.XS_WRITE, 'a|1234567')).to.equal('OK|');
+    expect(g3.req(W.XS_WRITE, 'b|x')).to.equal('E:ENOSPC');
+    expect(g3.req(W.XS_WRITE, 'a|12345678')).to.equal('E:ENOSPC');
+    // watches: the count is checked before adding, so quota 0 still lets one in.
+    expect(g3.req(W.XS_WATCH, 'a|t1|')).to.equal('OK|');
+    expect(g3.req(W.XS_WATCH, 'a|t2|')).to.equal('E:E2BIG');
+    expect(g3.req(W.XS_TRANSACTION_START, '|')).to.match(/^[0-9]+\|$/);
+    expect(g3.req(W.XS_TRANSACTION_START, '|')).to.equal('E:ENOSPC');
+    expect(g3.req(W.XS_SET_PERMS, 'a|n3|r4|')).to.equal('E:ENOSPC');
+    // Domain 4 keeps the global quotas.
+    expect(g4.req(W.XS_WRITE, 'a|1234567890')).to.equal('OK|');
+    expect(g4.req(W.XS_WRITE, 'b|x')).to.equal('OK|');
+    expect(g4.req(W.XS_WATCH, 'a|t1|')).to.equal('OK|');
+    expect(g4.req(W.XS_WATCH, 'a|t2|')).to.equal('OK|');
+    expect(g4.req(W.XS_TRANSACTION_START, '|')).to.match(/^[0-9]+\|$/);
+    expect(g4.req(W.XS_TRANSACTION_START, '|')).to.match(/^[0-9]+\|$/);
+    expect(g4.req(W.XS_SET_PERMS, 'a|n4|r3|')).to.equal('OK|');
+  });
+
   it('the path-max quota binds every caller, dom0\'s tools included', () => {
     const { dom0 } = xenstored();
     dom0.req(W.XS_CONTROL, 'quota|set|path-max|10|');
